@@ -1,0 +1,120 @@
+//! AWS plumbing shared by every stage: the SDK configuration and clients,
+//! the one function that classifies SDK errors, and bounded retries.
+
+pub mod error;
+pub mod retry;
+
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+
+pub use error::{ErrorClass, classify, error_code, error_chain};
+pub use retry::{RetryPolicy, with_retry};
+
+/// The region used when neither the environment nor a profile sets one:
+/// enabled by default in every commercial account, and the home of the
+/// global endpoints.
+pub const FALLBACK_REGION: &str = "us-east-1";
+
+/// How long to wait for a TCP connection before the attempt counts as a
+/// transient failure.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long one HTTP attempt may take. Credential reports of accounts with
+/// thousands of users are a few megabytes, well inside this.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Loads the SDK configuration from the default chain: environment, profile,
+/// web identity (IRSA, EKS Pod Identity), container and instance metadata.
+///
+/// `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>` are honoured by the
+/// loader itself. The SDK's own retries are turned off because every call
+/// goes through [`with_retry`], which logs and bounds them.
+pub async fn load_sdk_config(region: Option<&str>) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .build(),
+        );
+    if let Some(region) = region {
+        loader = loader.region(Region::new(region.to_owned()));
+    }
+    let config = loader.load().await;
+
+    if config.region().is_some() {
+        return config;
+    }
+    config
+        .into_builder()
+        .region(Region::from_static(FALLBACK_REGION))
+        .build()
+}
+
+/// The partition (`aws`, `aws-us-gov`, `aws-cn`) of an ARN, or `None` when
+/// the value is not an ARN.
+pub fn partition_of(arn: &str) -> Option<&str> {
+    let mut parts = arn.split(':');
+    match (parts.next(), parts.next()) {
+        (Some("arn"), Some(partition)) if !partition.is_empty() => Some(partition),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_of_arns() {
+        let cases = [
+            ("arn:aws:sts::111122223333:assumed-role/scanner/s", Some("aws")),
+            ("arn:aws-us-gov:iam::111122223333:user/alice", Some("aws-us-gov")),
+            ("arn:aws-cn:iam::111122223333:root", Some("aws-cn")),
+            ("arn::iam::111122223333:root", None),
+            ("not-an-arn", None),
+        ];
+        for (arn, expected) in cases {
+            assert_eq!(partition_of(arn), expected, "{arn}");
+        }
+    }
+}
+
+/// The AWS clients a scan needs, built in one place from one SDK
+/// configuration so that tests can point all of them at a local endpoint.
+#[derive(Debug, Clone)]
+pub struct AwsClients {
+    pub sdk_config: SdkConfig,
+    pub sts: aws_sdk_sts::Client,
+    pub organizations: aws_sdk_organizations::Client,
+}
+
+impl AwsClients {
+    /// Builds the clients. `sts_region` overrides the region of the STS
+    /// client only; it must be a region enabled by default.
+    pub fn new(sdk_config: SdkConfig, sts_region: Option<&str>) -> Self {
+        let mut sts_config = aws_sdk_sts::config::Builder::from(&sdk_config);
+        if let Some(region) = sts_region {
+            sts_config = sts_config.region(Region::new(region.to_owned()));
+        }
+        AwsClients {
+            sts: aws_sdk_sts::Client::from_conf(sts_config.build()),
+            organizations: aws_sdk_organizations::Client::new(&sdk_config),
+            sdk_config,
+        }
+    }
+
+    /// An IAM client for one account: with the given credentials, or with
+    /// the scanner's own when `credentials` is `None`.
+    pub fn iam(&self, credentials: Option<aws_credential_types::Credentials>) -> aws_sdk_iam::Client {
+        let mut config = aws_sdk_iam::config::Builder::from(&self.sdk_config);
+        if let Some(credentials) = credentials {
+            config = config.credentials_provider(credentials);
+        }
+        aws_sdk_iam::Client::from_conf(config.build())
+    }
+}

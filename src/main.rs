@@ -1,0 +1,113 @@
+//! The `orgscan` command line: parses arguments, starts logging and calls
+//! the library. Errors are logged once, here, with their chain of causes.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use orgscan::aws::{AwsClients, load_sdk_config};
+use orgscan::config::{self, ScanArgs};
+use orgscan::scan::{Outcome, run_scan};
+use orgscan::telemetry::{self, LogFormat};
+use orgscan::{evaluate, output, summary};
+
+/// Exit code when some accounts failed and the rest were written.
+const EXIT_PARTIAL: u8 = 2;
+/// Exit code when nothing could be written.
+const EXIT_FAILED: u8 = 1;
+
+#[derive(Debug, Parser)]
+#[command(name = "orgscan", version, about = "Find IAM users with a console password and no MFA in every account of an AWS Organization")]
+struct Cli {
+    /// Log format: auto picks text on a terminal and JSON lines otherwise.
+    #[arg(long, global = true, value_enum, default_value = "auto", env = "ORGSCAN_LOG_FORMAT")]
+    log_format: LogFormat,
+    /// Log level for orgscan's own messages; RUST_LOG overrides it.
+    #[arg(long, global = true, default_value = "info", env = "ORGSCAN_LOG_LEVEL")]
+    log_level: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Scan every account once, write the three tables and exit
+    /// (0: all scanned, 2: some accounts failed, 1: nothing written).
+    Scan(ScanArgs),
+    /// Evaluate one saved credential report offline.
+    Evaluate(evaluate::EvaluateArgs),
+    /// Check a config file and print the settings it gives.
+    ValidateConfig(ScanArgs),
+    /// Print Athena DDL for the three tables, with partition projection on dt.
+    AthenaDdl {
+        /// Output root the tables live under, s3://bucket/prefix.
+        #[arg(long)]
+        location: String,
+        /// Athena database name.
+        #[arg(long, default_value = "orgscan")]
+        database: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init_logging(cli.log_format, &cli.log_level);
+
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            tracing::error!(error = %err, "failed to start the async runtime");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(err) => {
+            tracing::error!(error = format!("{err:#}"), "orgscan failed");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Scan(args) => scan(args, cli.log_format).await,
+        Command::Evaluate(args) => evaluate::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::ValidateConfig(args) => validate_config(args),
+        Command::AthenaDdl { location, database } => {
+            print!("{}", output::athena::athena_ddl(&location, &database));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn scan(args: ScanArgs, log_format: LogFormat) -> anyhow::Result<ExitCode> {
+    let settings = config::load_settings(&args).context("failed to load the configuration")?;
+    let sdk_config = load_sdk_config(None).await;
+    let clients = AwsClients::new(sdk_config, settings.sts_region.as_deref());
+
+    let progress = (log_format.resolve() == LogFormat::Text && std::io::stderr().is_terminal())
+        .then(|| indicatif::ProgressBar::new(0).with_message("accounts"));
+    let summary = run_scan(&settings, &clients, progress).await.context("scan failed")?;
+
+    print!("{}", summary::render(&summary));
+    if summary.count(Outcome::Failed) > 0 {
+        Ok(ExitCode::from(EXIT_PARTIAL))
+    } else {
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+fn validate_config(args: ScanArgs) -> anyhow::Result<ExitCode> {
+    let path: Option<PathBuf> = args.config.clone();
+    let settings = config::load_settings(&args).context("invalid configuration")?;
+    match path {
+        Some(path) => println!("{} is valid", path.display()),
+        None => println!("no config file given; the defaults and flags are valid"),
+    }
+    println!("{settings:#?}");
+    Ok(ExitCode::SUCCESS)
+}
