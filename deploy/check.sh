@@ -16,7 +16,7 @@ repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo_root"
 
 requirements=deploy/check-requirements.txt
-venv=${ORGSCAN_CHECK_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/orgscan/deploy-check-venv}
+venv=${ORGSCAN_CHECK_VENV:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/orgscan/deploy-check-venv}
 # The oldest Kubernetes version the manifests support (podFailurePolicy is GA
 # from 1.31) and the newest schema that kubernetes-validate ships.
 kubernetes_versions=(1.31.0 1.37.0)
@@ -100,7 +100,7 @@ check_cloudformation() {
     "$venv/bin/cfn-lint" deploy/iam/member-role.cfn.yaml deploy/iam/scanner-role.cfn.yaml
 }
 
-# cfn-lint knows every IAM action name, so the standalone policy is wrapped in
+# cfn-lint validates IAM action names, so the standalone policy is wrapped in
 # a one-resource template and linted too.
 check_policy_actions() {
     local wrapped

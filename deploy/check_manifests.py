@@ -21,8 +21,8 @@ from pathlib import Path
 
 import yaml
 
-# The documentation account id from the AWS docs; every other 12-digit
-# number in deploy/ is treated as a real account id.
+# The account id that the AWS documentation uses in examples. Every other
+# 12-digit number in deploy/ is treated as a real account id.
 PLACEHOLDER_ACCOUNT_ID = "111122223333"
 ACCOUNT_ID_PATTERN = re.compile(r"(?<![0-9])[0-9]{12}(?![0-9])")
 
@@ -54,7 +54,7 @@ METRICS_PORT = 9090
 
 
 class Problems:
-    """Collects problems so that one run reports all of them."""
+    """A list of problems, so that one run reports all of them."""
 
     def __init__(self) -> None:
         self.messages: list[str] = []
@@ -104,7 +104,7 @@ def parameter_default(template: dict, name: str) -> str | None:
 
 
 def check_policy_document(problems: Problems, where: str, document: object) -> dict[str, set[str]]:
-    """Checks the shape of an identity policy and returns its actions per Sid."""
+    """Check the shape of an identity policy and return its actions per Sid."""
     actions_by_sid: dict[str, set[str]] = {}
     if not problems.require(isinstance(document, dict), where, "policy document is not a JSON object"):
         return actions_by_sid
@@ -221,7 +221,7 @@ def check_member_role_template(problems: Problems, path: Path, template: dict) -
 
 
 def substitute_placeholders(text: str) -> str:
-    """Replaces every ${Name} of an Fn::Sub string with a fixed example value."""
+    """Replace every ${Name} of an Fn::Sub string with a fixed example value."""
     return re.sub(r"\$\{[^}]+\}", "example", text)
 
 
@@ -305,7 +305,7 @@ def pod_spec_of(resource: dict) -> dict:
 
 
 def option_value(args: list[str], flag: str) -> str | None:
-    """Returns the value after `flag` or in `flag=value`."""
+    """Return the value after `flag` or in `flag=value`."""
     for index, arg in enumerate(args):
         if arg == flag and index + 1 < len(args):
             return args[index + 1]
@@ -315,7 +315,7 @@ def option_value(args: list[str], flag: str) -> str | None:
 
 
 def check_pod_spec(problems: Problems, where: str, pod: dict) -> dict:
-    """Checks the hardening shared by every workload and returns the orgscan container."""
+    """Check the hardening shared by every workload and return the orgscan container."""
     problems.require(pod.get("serviceAccountName") == SERVICE_ACCOUNT, where, f"serviceAccountName must be {SERVICE_ACCOUNT}")
     problems.require(pod.get("automountServiceAccountToken") is False, where, "automountServiceAccountToken must be false")
 
@@ -378,7 +378,7 @@ def check_job_failure_policy(problems: Problems, where: str, job_spec: dict, act
 
 
 def check_workloads(problems: Problems, manifests: dict[Path, list[dict]]) -> dict:
-    """Checks every workload and returns the settings that must agree with the IAM files."""
+    """Check every workload and return the settings that must agree with the IAM files."""
     found: dict[str, tuple[str, dict]] = {}
     for path, documents in manifests.items():
         for document in documents:
