@@ -137,7 +137,7 @@ def non_null_counts(rows: list[dict]) -> dict[str, int]:
 
 def check_with_spark(root: Path, result: dict) -> None:
     """Read each table with Spark and compare counts with pyarrow's."""
-    # Spark binds its driver to loopback only; it needs no other address here.
+    # Spark binds its driver to loopback only, because it needs no other address.
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     from pyspark.sql import SparkSession
     from pyspark.sql import functions
@@ -147,6 +147,7 @@ def check_with_spark(root: Path, result: dict) -> None:
         SparkSession.builder.master("local[1]")
         .appName("orgscan-read-tables")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.sql.session.timeZone", "UTC")
         .getOrCreate()
