@@ -173,7 +173,7 @@ pub struct RowIter<'a> {
     reader: csv::Reader<&'a [u8]>,
     columns: ColumnIndexes,
     header_len: usize,
-    /// Reused for every row, so reading a row allocates nothing.
+    /// Reused for every row, so the CSV reader allocates nothing per row.
     record: ByteRecord,
     /// Set after an error from the CSV reader, which ends the iteration.
     done: bool,
