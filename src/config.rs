@@ -163,7 +163,7 @@ impl Shard {
 }
 
 /// Validated settings for one scan.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Settings {
     pub role_name: String,
     pub external_id: Option<String>,
@@ -181,6 +181,30 @@ pub struct Settings {
     pub retry: RetryPolicy,
     pub output: OutputLocation,
     pub shard: Option<Shard>,
+}
+
+impl std::fmt::Debug for Settings {
+    /// Prints every setting but the external id, which some teams treat as confidential.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("role_name", &self.role_name)
+            .field("external_id", &self.external_id.as_ref().map(|_| "(hidden)"))
+            .field("session_name", &self.session_name)
+            .field("session_duration", &self.session_duration)
+            .field("concurrency", &self.concurrency)
+            .field("report_timeout", &self.report_timeout)
+            .field("include_accounts", &self.include_accounts)
+            .field("exclude_accounts", &self.exclude_accounts)
+            .field("assume_role_in_own_account", &self.assume_role_in_own_account)
+            .field("controls", &self.controls)
+            .field("sts_region", &self.sts_region)
+            .field("report_calls_per_second", &self.report_calls_per_second)
+            .field("report_calls_burst", &self.report_calls_burst)
+            .field("retry", &self.retry)
+            .field("output", &self.output)
+            .field("shard", &self.shard)
+            .finish()
+    }
 }
 
 /// A configuration problem, found before any AWS call.
@@ -467,6 +491,22 @@ mod tests {
         assert_eq!(settings.controls, ["cis_v120_1_2"]);
         assert_eq!(settings.output, OutputLocation::Local(PathBuf::from(DEFAULT_OUTPUT)));
         assert!(settings.shard.is_none());
+    }
+
+    #[test]
+    fn example_config_is_valid() {
+        let text = include_str!("../config/orgscan.toml");
+        let settings = parse(text).unwrap();
+        assert_eq!(settings.role_name, DEFAULT_ROLE_NAME);
+        assert_eq!(settings.retry, RetryPolicy::default());
+        assert_eq!(settings.report_calls_per_second.get(), DEFAULT_REPORT_CALLS_PER_SECOND);
+    }
+
+    #[test]
+    fn settings_debug_hides_external_id() {
+        let settings = parse("[scan]\nexternal_id = \"confidential-external-id\"\n").unwrap();
+        let text = format!("{settings:?}");
+        assert!(!text.contains("confidential-external-id"), "{text}");
     }
 
     #[test]
