@@ -72,6 +72,12 @@ pub struct ScanSection {
     /// These account ids are never scanned; they are recorded as skipped.
     #[serde(default)]
     pub exclude_accounts: Vec<String>,
+    /// Only accounts under these OUs (or roots), at any depth, are scanned, when not empty.
+    #[serde(default)]
+    pub include_ous: Vec<String>,
+    /// Accounts under these OUs, at any depth, are never scanned; they are recorded as skipped.
+    #[serde(default)]
+    pub exclude_ous: Vec<String>,
     /// Assume the member role in the scanner's own account too, instead of
     /// reading it with the scanner's own credentials.
     pub assume_role_in_own_account: Option<bool>,
@@ -173,6 +179,8 @@ pub struct Settings {
     pub report_timeout: Duration,
     pub include_accounts: BTreeSet<String>,
     pub exclude_accounts: BTreeSet<String>,
+    pub include_ous: BTreeSet<String>,
+    pub exclude_ous: BTreeSet<String>,
     pub assume_role_in_own_account: bool,
     pub controls: Vec<String>,
     pub sts_region: Option<String>,
@@ -195,6 +203,8 @@ impl std::fmt::Debug for Settings {
             .field("report_timeout", &self.report_timeout)
             .field("include_accounts", &self.include_accounts)
             .field("exclude_accounts", &self.exclude_accounts)
+            .field("include_ous", &self.include_ous)
+            .field("exclude_ous", &self.exclude_ous)
             .field("assume_role_in_own_account", &self.assume_role_in_own_account)
             .field("controls", &self.controls)
             .field("sts_region", &self.sts_region)
@@ -311,6 +321,8 @@ pub fn validate(file: ConfigFile, args: &ScanArgs) -> Result<Settings, ConfigErr
 
     let include_accounts = check_account_ids("scan.include_accounts", scan.include_accounts)?;
     let exclude_accounts = check_account_ids("scan.exclude_accounts", scan.exclude_accounts)?;
+    let include_ous = check_ou_ids("scan.include_ous", scan.include_ous)?;
+    let exclude_ous = check_ou_ids("scan.exclude_ous", scan.exclude_ous)?;
 
     let controls = scan.controls.unwrap_or_else(|| vec![CONTROL_IDS[0].to_owned()]);
     check_controls(&controls)?;
@@ -346,6 +358,8 @@ pub fn validate(file: ConfigFile, args: &ScanArgs) -> Result<Settings, ConfigErr
         report_timeout,
         include_accounts,
         exclude_accounts,
+        include_ous,
+        exclude_ous,
         assume_role_in_own_account: scan.assume_role_in_own_account.unwrap_or(false),
         controls,
         sts_region: scan.sts_region,
@@ -387,6 +401,33 @@ fn check_account_ids(key: &'static str, ids: Vec<String>) -> Result<BTreeSet<Str
                 Ok(id)
             } else {
                 Err(invalid(key, &id, "an account id is exactly 12 digits, quoted as a string"))
+            }
+        })
+        .collect()
+}
+
+/// Tells whether a value is an OU id (`ou-` root part, `-`, OU part) or a root id (`r-...`).
+pub fn is_ou_id(text: &str) -> bool {
+    let lower_alnum = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase());
+    if let Some(rest) = text.strip_prefix("ou-") {
+        return match rest.split_once('-') {
+            Some((root, unit)) => (4..=32).contains(&root.len()) && (8..=32).contains(&unit.len()) && lower_alnum(root) && lower_alnum(unit),
+            None => false,
+        };
+    }
+    match text.strip_prefix("r-") {
+        Some(root) => (4..=32).contains(&root.len()) && lower_alnum(root),
+        None => false,
+    }
+}
+
+fn check_ou_ids(key: &'static str, ids: Vec<String>) -> Result<BTreeSet<String>, ConfigError> {
+    ids.into_iter()
+        .map(|id| {
+            if is_ou_id(&id) {
+                Ok(id)
+            } else {
+                Err(invalid(key, &id, "an OU id looks like ou-ab12-cdef3456 and a root id like r-ab12"))
             }
         })
         .collect()
@@ -532,6 +573,7 @@ mod tests {
             ("[scan]\nrole_name = \"bad role\"\n", "bad role"),
             ("[scan]\nsession_duration = \"2h\"\n", "session_duration"),
             ("[rate_limit]\nburst = 0\n", "rate_limit.burst"),
+            ("[scan]\ninclude_ous = [\"ou-bad\"]\n", "ou-bad"),
             ("[output]\nlocation = \"gs://bucket\"\n", "gs://bucket"),
         ];
         for (text, expected) in cases {
@@ -552,6 +594,16 @@ mod tests {
         assert_eq!(settings.role_name, "FromFlag");
         assert_eq!(settings.concurrency, 4);
         assert_eq!(settings.report_timeout, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn ou_ids() {
+        for valid in ["ou-ab12-cdef3456", "ou-b4zx-waqoajnd", "r-ab12"] {
+            assert!(is_ou_id(valid), "{valid}");
+        }
+        for invalid in ["ou-ab12", "ou-AB12-cdef3456", "r-", "ou-ab1-cdef3456", "111122223333"] {
+            assert!(!is_ou_id(invalid), "{invalid}");
+        }
     }
 
     #[test]

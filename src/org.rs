@@ -1,5 +1,7 @@
 //! Organizations: listing the accounts and selecting which ones to scan.
 
+use std::collections::BTreeSet;
+
 use aws_sdk_organizations::Client as OrganizationsClient;
 
 use crate::aws::{ErrorClass, RetryPolicy, classify, error_chain, with_retry};
@@ -31,6 +33,18 @@ pub enum OrgError {
     NotManagementAccount { caller: String, detail: String },
     #[error("failed to list the organization's accounts: {detail}")]
     ListFailed { detail: String },
+    #[error("{key} lists {ou_id}, which is not an OU or root of this organization: {detail}")]
+    OuNotFound {
+        key: &'static str,
+        ou_id: String,
+        detail: String,
+    },
+    #[error("failed to list the accounts under {ou_id} ({key}): {detail}")]
+    OuListFailed {
+        key: &'static str,
+        ou_id: String,
+        detail: String,
+    },
 }
 
 /// Lists every account of the organization, following every page.
@@ -80,6 +94,93 @@ pub async fn list_accounts(
     }
 }
 
+/// Account ids under the configured OUs, at any depth.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OuMembers {
+    /// Accounts under `scan.include_ous`; `None` when that list is empty.
+    pub included: Option<BTreeSet<String>>,
+    /// Accounts under `scan.exclude_ous`.
+    pub excluded: BTreeSet<String>,
+}
+
+/// Resolves `scan.include_ous` and `scan.exclude_ous` to account ids.
+/// Costs two paged calls per OU in the listed subtrees, and none when both lists are empty.
+pub async fn resolve_ou_members(
+    client: &OrganizationsClient,
+    policy: &RetryPolicy,
+    settings: &Settings,
+) -> Result<OuMembers, OrgError> {
+    let mut members = OuMembers::default();
+    if !settings.include_ous.is_empty() {
+        let mut included = BTreeSet::new();
+        for ou_id in &settings.include_ous {
+            included.extend(accounts_under(client, policy, "scan.include_ous", ou_id).await?);
+        }
+        members.included = Some(included);
+    }
+    for ou_id in &settings.exclude_ous {
+        members.excluded.extend(accounts_under(client, policy, "scan.exclude_ous", ou_id).await?);
+    }
+    Ok(members)
+}
+
+/// Lists the account ids under one OU or root, descending into child OUs.
+async fn accounts_under(
+    client: &OrganizationsClient,
+    policy: &RetryPolicy,
+    key: &'static str,
+    ou_id: &str,
+) -> Result<BTreeSet<String>, OrgError> {
+    let ou_error = |detail: String, class: ErrorClass| {
+        match class {
+            ErrorClass::NotFound => OrgError::OuNotFound { key, ou_id: ou_id.to_owned(), detail },
+            _ => OrgError::OuListFailed { key, ou_id: ou_id.to_owned(), detail },
+        }
+    };
+
+    let mut accounts = BTreeSet::new();
+    let mut pending = vec![ou_id.to_owned()];
+    while let Some(parent) = pending.pop() {
+        let mut next_token: Option<String> = None;
+        loop {
+            let page = with_retry(policy, "organizations:ListAccountsForParent", "", || {
+                client
+                    .list_accounts_for_parent()
+                    .parent_id(&parent)
+                    .max_results(PAGE_SIZE)
+                    .set_next_token(next_token.clone())
+                    .send()
+            })
+            .await
+            .map_err(|err| ou_error(error_chain(&err), classify(&err)))?;
+            accounts.extend(page.accounts().iter().filter_map(|account| account.id().map(str::to_owned)));
+            next_token = page.next_token().map(str::to_owned);
+            if next_token.is_none() {
+                break;
+            }
+        }
+
+        loop {
+            let page = with_retry(policy, "organizations:ListOrganizationalUnitsForParent", "", || {
+                client
+                    .list_organizational_units_for_parent()
+                    .parent_id(&parent)
+                    .max_results(PAGE_SIZE)
+                    .set_next_token(next_token.clone())
+                    .send()
+            })
+            .await
+            .map_err(|err| ou_error(error_chain(&err), classify(&err)))?;
+            pending.extend(page.organizational_units().iter().filter_map(|ou| ou.id().map(str::to_owned)));
+            next_token = page.next_token().map(str::to_owned);
+            if next_token.is_none() {
+                break;
+            }
+        }
+    }
+    Ok(accounts)
+}
+
 /// What to do with one listed account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selection {
@@ -91,7 +192,7 @@ pub enum Selection {
 }
 
 /// Decides, for one account, whether this run scans it.
-pub fn select(account: &Account, settings: &Settings) -> Selection {
+pub fn select(account: &Account, settings: &Settings, ou_members: &OuMembers) -> Selection {
     if let Some(shard) = settings.shard {
         if !shard.contains(&account.id) {
             return Selection::OtherShard;
@@ -103,10 +204,20 @@ pub fn select(account: &Account, settings: &Settings) -> Selection {
             message: "listed in scan.exclude_accounts".to_owned(),
         });
     }
-    if !settings.include_accounts.is_empty() && !settings.include_accounts.contains(&account.id) {
+    if ou_members.excluded.contains(&account.id) {
         return Selection::Skip(AccountError {
             code: "excluded_by_config",
-            message: "not listed in scan.include_accounts".to_owned(),
+            message: "under an OU listed in scan.exclude_ous".to_owned(),
+        });
+    }
+    let include_by_id = !settings.include_accounts.is_empty();
+    let include_by_ou = ou_members.included.is_some();
+    let included = settings.include_accounts.contains(&account.id)
+        || ou_members.included.as_ref().is_some_and(|ids| ids.contains(&account.id));
+    if (include_by_id || include_by_ou) && !included {
+        return Selection::Skip(AccountError {
+            code: "excluded_by_config",
+            message: "not listed in scan.include_accounts nor under an OU in scan.include_ous".to_owned(),
         });
     }
     if account.status != "ACTIVE" {
@@ -131,6 +242,11 @@ mod tests {
         }
     }
 
+    const NONE: OuMembers = OuMembers {
+        included: None,
+        excluded: BTreeSet::new(),
+    };
+
     fn settings(toml: &str) -> Settings {
         let file = crate::config::ConfigFile::parse(toml, std::path::Path::new("t.toml")).unwrap();
         validate(file, &ScanArgs::default()).unwrap()
@@ -139,8 +255,8 @@ mod tests {
     #[test]
     fn select_active_and_inactive() {
         let settings = settings("");
-        assert_eq!(select(&account("111122223333", "ACTIVE"), &settings), Selection::Scan);
-        let Selection::Skip(error) = select(&account("111122223334", "SUSPENDED"), &settings) else {
+        assert_eq!(select(&account("111122223333", "ACTIVE"), &settings, &NONE), Selection::Scan);
+        let Selection::Skip(error) = select(&account("111122223334", "SUSPENDED"), &settings, &NONE) else {
             panic!("suspended account not skipped");
         };
         assert_eq!(error.code, "account_not_active");
@@ -152,9 +268,25 @@ mod tests {
         let settings = settings(
             "[scan]\ninclude_accounts = [\"111122223333\", \"111122223334\"]\nexclude_accounts = [\"111122223334\"]\n",
         );
-        assert_eq!(select(&account("111122223333", "ACTIVE"), &settings), Selection::Scan);
+        assert_eq!(select(&account("111122223333", "ACTIVE"), &settings, &NONE), Selection::Scan);
         for id in ["111122223334", "111122223335"] {
-            let Selection::Skip(error) = select(&account(id, "ACTIVE"), &settings) else {
+            let Selection::Skip(error) = select(&account(id, "ACTIVE"), &settings, &NONE) else {
+                panic!("{id} not skipped");
+            };
+            assert_eq!(error.code, "excluded_by_config");
+        }
+    }
+
+    #[test]
+    fn select_by_ou_members() {
+        let settings = settings("");
+        let members = OuMembers {
+            included: Some(BTreeSet::from(["111122223333".to_owned(), "111122223334".to_owned()])),
+            excluded: BTreeSet::from(["111122223334".to_owned()]),
+        };
+        assert_eq!(select(&account("111122223333", "ACTIVE"), &settings, &members), Selection::Scan);
+        for id in ["111122223334", "111122223335"] {
+            let Selection::Skip(error) = select(&account(id, "ACTIVE"), &settings, &members) else {
                 panic!("{id} not skipped");
             };
             assert_eq!(error.code, "excluded_by_config");
@@ -165,7 +297,7 @@ mod tests {
     fn select_other_shard() {
         let mut settings = settings("");
         settings.shard = Some(Shard { index: 1, count: 2 });
-        assert_eq!(select(&account("111122223334", "ACTIVE"), &settings), Selection::OtherShard);
-        assert_eq!(select(&account("111122223333", "ACTIVE"), &settings), Selection::Scan);
+        assert_eq!(select(&account("111122223334", "ACTIVE"), &settings, &NONE), Selection::OtherShard);
+        assert_eq!(select(&account("111122223333", "ACTIVE"), &settings, &NONE), Selection::Scan);
     }
 }

@@ -190,6 +190,7 @@ pub async fn run_scan(
     );
 
     let accounts = org::list_accounts(&clients.organizations, &settings.retry, &caller_arn).await?;
+    let ou_members = org::resolve_ou_members(&clients.organizations, &settings.retry, settings).await?;
     let mut summary = ScanSummary {
         scan_id: context.scan_id.clone(),
         caller_arn: caller_arn.clone(),
@@ -199,7 +200,7 @@ pub async fn run_scan(
     let mut to_scan = Vec::new();
     let mut skipped = Vec::new();
     for account in accounts {
-        match org::select(&account, settings) {
+        match org::select(&account, settings, &ou_members) {
             Selection::Scan => to_scan.push(account),
             Selection::Skip(reason) => skipped.push(skipped_account(account, reason)),
             Selection::OtherShard => {}

@@ -72,7 +72,14 @@ const ACCESS_DENIED_CODES: &[&str] = &[
     "RegionDisabledException",
 ];
 
-const NOT_FOUND_CODES: &[&str] = &["NoSuchEntity", "NoSuchBucket", "AccountNotFoundException"];
+const NOT_FOUND_CODES: &[&str] = &[
+    "NoSuchEntity",
+    "NoSuchBucket",
+    "AccountNotFoundException",
+    "ParentNotFoundException",
+    "ChildNotFoundException",
+    "OrganizationalUnitNotFoundException",
+];
 
 const EXPIRED_CODES: &[&str] = &["ExpiredToken", "ExpiredTokenException", "RequestExpired"];
 
