@@ -1,8 +1,11 @@
 //! Credentials for each member account: `AssumeRole` with the configured
 //! role, external id and session name.
 //!
-//! Credentials are held as `aws_credential_types::Credentials`, whose Debug
-//! output masks the secret key and session token; a test below proves it.
+//! Each account's role is assumed just before its work starts, and again
+//! once if its credentials expire during that work, so long scans never run
+//! on old sessions. Credentials are held as `aws_credential_types::Credentials`,
+//! whose Debug output masks the secret key and session token; a test below
+//! proves it.
 
 use std::time::{Duration, SystemTime};
 
@@ -10,10 +13,6 @@ use aws_credential_types::Credentials;
 use aws_sdk_sts::Client as StsClient;
 
 use crate::aws::{ErrorClass, RetryPolicy, classify, error_chain, with_retry};
-
-/// Credentials with less time left than this are assumed again before use,
-/// so no call starts with a token about to expire.
-pub const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
 /// `AssumeRole` failed for one account.
 #[derive(Debug, thiserror::Error)]
@@ -128,14 +127,6 @@ pub fn role_arn(partition: &str, account_id: &str, role_name: &str) -> String {
     format!("arn:{partition}:iam::{account_id}:role/{role_name}")
 }
 
-/// Tells whether credentials must be renewed before the next call.
-pub fn needs_refresh(credentials: &Credentials, now: SystemTime) -> bool {
-    match credentials.expiry() {
-        Some(expiry) => expiry <= now + REFRESH_MARGIN,
-        None => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,14 +155,5 @@ mod tests {
         let text = format!("{credentials:?}");
         assert!(!text.contains("secret-key-value-that-must-not-leak"), "{text}");
         assert!(!text.contains("session-token-value-that-must-not-leak"), "{text}");
-    }
-
-    #[test]
-    fn refresh_near_expiry() {
-        let now = SystemTime::now();
-        let fresh = Credentials::new("a", "b", None, Some(now + Duration::from_secs(3600)), "t");
-        let stale = Credentials::new("a", "b", None, Some(now + Duration::from_secs(60)), "t");
-        assert!(!needs_refresh(&fresh, now));
-        assert!(needs_refresh(&stale, now));
     }
 }

@@ -55,6 +55,36 @@ pub async fn load_sdk_config(region: Option<&str>) -> SdkConfig {
         .build()
 }
 
+/// Regions that an account must enable before use, from AWS's "Enable or
+/// disable AWS Regions in your account" page.
+/// NOTE: AWS adds opt-in regions over time; this list may miss the newest ones,
+/// and `scan.sts_region` overrides the choice.
+const OPT_IN_REGIONS: &[&str] = &[
+    "af-south-1",
+    "ap-east-1",
+    "ap-east-2",
+    "ap-south-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "ap-southeast-7",
+    "ca-west-1",
+    "eu-central-2",
+    "eu-south-1",
+    "eu-south-2",
+    "il-central-1",
+    "me-central-1",
+    "me-south-1",
+    "mx-central-1",
+];
+
+/// Tells whether a region is opt-in, so STS calls through it may fail in
+/// accounts that have not enabled it.
+pub fn is_opt_in_region(region: &str) -> bool {
+    OPT_IN_REGIONS.contains(&region)
+}
+
 /// The partition (`aws`, `aws-us-gov`, `aws-cn`) of an ARN, or `None` when
 /// the value is not an ARN.
 pub fn partition_of(arn: &str) -> Option<&str> {
@@ -68,6 +98,14 @@ pub fn partition_of(arn: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn opt_in_regions() {
+        assert!(is_opt_in_region("af-south-1"));
+        assert!(is_opt_in_region("me-central-1"));
+        assert!(!is_opt_in_region("us-east-1"));
+        assert!(!is_opt_in_region("eu-west-1"));
+    }
 
     #[test]
     fn partition_of_arns() {
@@ -95,10 +133,21 @@ pub struct AwsClients {
 
 impl AwsClients {
     /// Builds the clients. `sts_region` overrides the region of the STS
-    /// client only; it must be a region enabled by default.
+    /// client only. Without it, STS uses the SDK's region unless that is an
+    /// opt-in region, which a member account may not have enabled; then it
+    /// uses [`FALLBACK_REGION`].
     pub fn new(sdk_config: SdkConfig, sts_region: Option<&str>) -> Self {
         let mut sts_config = aws_sdk_sts::config::Builder::from(&sdk_config);
-        if let Some(region) = sts_region {
+        let sdk_region = sdk_config.region().map(|region| region.as_ref().to_owned());
+        let region = match (sts_region, sdk_region.as_deref()) {
+            (Some(region), _) => Some(region),
+            (None, Some(region)) if is_opt_in_region(region) => {
+                tracing::info!(region, sts_region = FALLBACK_REGION, "the SDK region is an opt-in region; using another for STS");
+                Some(FALLBACK_REGION)
+            }
+            _ => None,
+        };
+        if let Some(region) = region {
             sts_config = sts_config.region(Region::new(region.to_owned()));
         }
         AwsClients {
