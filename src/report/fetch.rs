@@ -150,6 +150,11 @@ impl ReportFetcher {
                 Some(GetCredentialReportError::CredentialReportNotPresentException(_))
                 | Some(GetCredentialReportError::CredentialReportExpiredException(_)) => {
                     tracing::debug!(account_id, error = %error_chain(&err), "credential report missing or expired; generating a new one");
+                    // GenerateCredentialReport can return COMPLETE at once, so
+                    // without this wait an account whose report never appears
+                    // would call IAM in a tight loop and use up the org-wide
+                    // rate limit that the other accounts share.
+                    wait_for_report(account_id, &mut polls).await;
                     self.generate_until_complete(iam, account_id, &mut polls).await?;
                 }
                 Some(GetCredentialReportError::CredentialReportNotReadyException(_)) => {

@@ -28,6 +28,8 @@ use base64::Engine as _;
 use serde_json::Value;
 use tempfile::TempDir;
 
+pub mod fault_proxy;
+
 /// Region every test client uses. IAM is global, so the value only has to be valid.
 pub const REGION: &str = "us-east-1";
 
