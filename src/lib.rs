@@ -14,12 +14,14 @@
 //! - [`scan`]: the pipeline for one scan.
 //! - [`summary`]: the end-of-scan table.
 //! - [`evaluate`]: the controls over one saved report, offline.
+//! - [`daemon`]: scans on a schedule, with health and metrics endpoints.
 //! - [`telemetry`]: logging and metrics.
 
 pub mod aws;
 pub mod config;
 pub mod controls;
 pub mod credentials;
+pub mod daemon;
 pub mod evaluate;
 pub mod org;
 pub mod output;

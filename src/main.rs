@@ -12,7 +12,7 @@ use orgscan::aws::{AwsClients, load_sdk_config};
 use orgscan::config::{self, ScanArgs};
 use orgscan::scan::{Outcome, run_scan};
 use orgscan::telemetry::{self, LogFormat};
-use orgscan::{evaluate, output, summary};
+use orgscan::{daemon, evaluate, output, summary};
 
 /// Exit code when some accounts failed and the rest were written.
 const EXIT_PARTIAL: u8 = 2;
@@ -37,6 +37,9 @@ enum Command {
     /// Scan every account once, write the three tables and exit
     /// (0: all scanned, 2: some accounts failed, 1: nothing written).
     Scan(ScanArgs),
+    /// Scan on a schedule and serve /healthz, /readyz and /metrics until
+    /// SIGTERM or SIGINT.
+    Daemon(daemon::DaemonArgs),
     /// Evaluate one saved credential report offline.
     Evaluate(evaluate::EvaluateArgs),
     /// Check a config file and print the settings it gives.
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Scan(args) => scan(args, cli.log_format).await,
+        Command::Daemon(args) => daemon::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Evaluate(args) => evaluate::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::ValidateConfig(args) => validate_config(args),
         Command::AthenaDdl { location, database } => {
