@@ -27,7 +27,11 @@ pub fn athena_ddl(location: &str, database: &str) -> String {
     let location = location.trim_end_matches('/');
     let mut ddl = String::new();
 
-    let _ = writeln!(ddl, "CREATE DATABASE IF NOT EXISTS {};", hive_name(database));
+    let _ = writeln!(
+        ddl,
+        "CREATE DATABASE IF NOT EXISTS {};",
+        hive_name(database)
+    );
     for table in Table::ALL {
         ddl.push('\n');
         ddl.push_str(&create_table(location, database, table));
@@ -39,7 +43,7 @@ pub fn athena_ddl(location: &str, database: &str) -> String {
     ddl
 }
 
-/// The Hive type Athena reads an Arrow column as.
+/// Maps an Arrow type to the Hive type that Athena reads it as.
 ///
 /// # Panics
 ///
@@ -59,13 +63,24 @@ fn create_table(location: &str, database: &str, table: Table) -> String {
     let columns: Vec<String> = schema
         .fields()
         .iter()
-        .map(|field| format!("  {} {}", hive_name(field.name()), hive_type(field.data_type())))
+        .map(|field| {
+            format!(
+                "  {} {}",
+                hive_name(field.name()),
+                hive_type(field.data_type())
+            )
+        })
         .collect();
     let table_location = sql_string(&format!("{location}/{table}/"));
     let template = sql_string(&format!("{location}/{table}/dt=${{dt}}/"));
 
     let mut ddl = String::new();
-    let _ = writeln!(ddl, "CREATE EXTERNAL TABLE IF NOT EXISTS {}.{} (", hive_name(database), hive_name(table.name()));
+    let _ = writeln!(
+        ddl,
+        "CREATE EXTERNAL TABLE IF NOT EXISTS {}.{} (",
+        hive_name(database),
+        hive_name(table.name())
+    );
     let _ = writeln!(ddl, "{}", columns.join(",\n"));
     let _ = writeln!(ddl, ")");
     let _ = writeln!(ddl, "PARTITIONED BY ({} date)", hive_name("dt"));
@@ -83,7 +98,7 @@ fn create_table(location: &str, database: &str, table: Table) -> String {
     ddl
 }
 
-/// The columns that order one account's scans, newest first. `scan_id` is a
+/// Returns the columns that order one account's scans, newest first. `scan_id` is a
 /// UUIDv7, whose text sorts by creation time, and breaks ties between shards
 /// or scans that started in the same millisecond. `credential_report` has no
 /// scan time column, so its scan id alone orders it.
@@ -95,15 +110,23 @@ fn latest_order(table: Table) -> &'static str {
     }
 }
 
-/// A view of the rows from each account's latest scan in `table`. For
+/// Renders a view of the rows from each account's latest scan in `table`. For
 /// `credential_report` that is the latest scan that read a report, because a
 /// failed account writes no report rows.
 fn create_latest_view(database: &str, table: Table) -> String {
     let schema = table.schema();
-    let mut columns: Vec<String> = schema.fields().iter().map(|field| sql_name(field.name())).collect();
+    let mut columns: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|field| sql_name(field.name()))
+        .collect();
     columns.push(sql_name("dt"));
     let source = format!("{}.{}", sql_name(database), sql_name(table.name()));
-    let view = format!("{}.{}", sql_name(database), sql_name(&format!("{table}_latest")));
+    let view = format!(
+        "{}.{}",
+        sql_name(database),
+        sql_name(&format!("{table}_latest"))
+    );
 
     let mut ddl = String::new();
     let _ = writeln!(ddl, "CREATE OR REPLACE VIEW {view} AS");
@@ -143,10 +166,13 @@ mod tests {
 
     /// Splits the DDL into statements, without their `;`.
     fn statements(ddl: &str) -> Vec<&str> {
-        ddl.split(";\n").map(str::trim).filter(|statement| !statement.is_empty()).collect()
+        ddl.split(";\n")
+            .map(str::trim)
+            .filter(|statement| !statement.is_empty())
+            .collect()
     }
 
-    fn create_table_statement<'a>(ddl: &'a str, table: Table) -> &'a str {
+    fn create_table_statement(ddl: &str, table: Table) -> &str {
         let head = format!("CREATE EXTERNAL TABLE IF NOT EXISTS `security`.`{table}` (");
         statements(ddl)
             .into_iter()
@@ -157,12 +183,16 @@ mod tests {
     /// Reads the `(name, type)` column list back out of a CREATE TABLE.
     fn parse_columns(statement: &str) -> Vec<(String, String)> {
         let start = statement.find("(\n").expect("column list start") + 2;
-        let end = statement.find("\n)\nPARTITIONED BY").expect("column list end");
+        let end = statement
+            .find("\n)\nPARTITIONED BY")
+            .expect("column list end");
         statement[start..end]
             .lines()
             .map(|line| {
                 let line = line.trim().trim_end_matches(',');
-                let (name, data_type) = line.split_once(' ').unwrap_or_else(|| panic!("bad column line {line:?}"));
+                let (name, data_type) = line
+                    .split_once(' ')
+                    .unwrap_or_else(|| panic!("bad column line {line:?}"));
                 (name.trim_matches('`').to_owned(), data_type.to_owned())
             })
             .collect()
@@ -188,7 +218,12 @@ mod tests {
                 .schema()
                 .fields()
                 .iter()
-                .map(|field| (field.name().clone(), expected_type(field.data_type()).to_owned()))
+                .map(|field| {
+                    (
+                        field.name().clone(),
+                        expected_type(field.data_type()).to_owned(),
+                    )
+                })
                 .collect();
             assert_eq!(columns, expected, "{table}");
         }
@@ -198,7 +233,10 @@ mod tests {
     fn ddl_starts_with_create_database() {
         let ddl = athena_ddl(LOCATION, "security");
 
-        assert_eq!(statements(&ddl)[0], "CREATE DATABASE IF NOT EXISTS `security`");
+        assert_eq!(
+            statements(&ddl)[0],
+            "CREATE DATABASE IF NOT EXISTS `security`"
+        );
     }
 
     #[test]
@@ -217,17 +255,25 @@ mod tests {
                 "'projection.dt.range' = '2020-01-01,NOW'".to_owned(),
                 "'projection.dt.interval' = '1'".to_owned(),
                 "'projection.dt.interval.unit' = 'DAYS'".to_owned(),
-                format!("'storage.location.template' = 's3://audit-bucket/orgscan/{table}/dt=${{dt}}/'"),
+                format!(
+                    "'storage.location.template' = 's3://audit-bucket/orgscan/{table}/dt=${{dt}}/'"
+                ),
             ];
             for line in expected {
-                assert!(statement.contains(&line), "{table} lacks {line}:\n{statement}");
+                assert!(
+                    statement.contains(&line),
+                    "{table} lacks {line}:\n{statement}"
+                );
             }
         }
     }
 
     #[test]
     fn ddl_ignores_trailing_slash_of_location() {
-        assert_eq!(athena_ddl("s3://audit-bucket/orgscan/", "security"), athena_ddl(LOCATION, "security"));
+        assert_eq!(
+            athena_ddl("s3://audit-bucket/orgscan/", "security"),
+            athena_ddl(LOCATION, "security")
+        );
     }
 
     #[test]
@@ -240,13 +286,25 @@ mod tests {
                 .into_iter()
                 .find(|statement| statement.starts_with(&head))
                 .unwrap_or_else(|| panic!("no latest view for {table}"));
-            let select = statement.lines().nth(1).unwrap().strip_prefix("SELECT ").unwrap();
-            let mut expected: Vec<String> =
-                table.schema().fields().iter().map(|field| format!("\"{}\"", field.name())).collect();
+            let select = statement
+                .lines()
+                .nth(1)
+                .unwrap()
+                .strip_prefix("SELECT ")
+                .unwrap();
+            let mut expected: Vec<String> = table
+                .schema()
+                .fields()
+                .iter()
+                .map(|field| format!("\"{}\"", field.name()))
+                .collect();
             expected.push("\"dt\"".to_owned());
 
             assert_eq!(select.split(", ").collect::<Vec<_>>(), expected, "{table}");
-            assert!(statement.contains(&format!("FROM \"security\".\"{table}\"")), "{statement}");
+            assert!(
+                statement.contains(&format!("FROM \"security\".\"{table}\"")),
+                "{statement}"
+            );
             assert!(statement.contains("PARTITION BY account_id"), "{statement}");
             assert!(statement.ends_with("WHERE scan_rank = 1"), "{statement}");
         }
@@ -263,8 +321,17 @@ mod tests {
     fn ddl_escapes_quotes_in_names_and_location() {
         let ddl = athena_ddl("s3://bucket/it's", "odd`name\"db");
 
-        assert!(ddl.contains("CREATE DATABASE IF NOT EXISTS `odd``name\"db`;"), "{ddl}");
-        assert!(ddl.contains("LOCATION 's3://bucket/it''s/findings/'"), "{ddl}");
-        assert!(ddl.contains("\"odd`name\"\"db\".\"findings_latest\""), "{ddl}");
+        assert!(
+            ddl.contains("CREATE DATABASE IF NOT EXISTS `odd``name\"db`;"),
+            "{ddl}"
+        );
+        assert!(
+            ddl.contains("LOCATION 's3://bucket/it''s/findings/'"),
+            "{ddl}"
+        );
+        assert!(
+            ddl.contains("\"odd`name\"\"db\".\"findings_latest\""),
+            "{ddl}"
+        );
     }
 }

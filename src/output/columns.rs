@@ -13,7 +13,7 @@ use crate::scan::{AccountScan, ScanContext};
 
 /// The columns of one table, buffered until the writer encodes a row group.
 pub(crate) trait TableColumns {
-    /// The number of buffered rows.
+    /// Returns the number of buffered rows.
     fn len(&self) -> usize;
 
     /// Builds one array per column, in schema order, and empties the builders.
@@ -192,29 +192,50 @@ impl CredentialReportColumns {
         self.scan_id.append_value(scan_id);
         self.account_id.append_value(account_id);
         self.report_generated_at.append_option(generated_at);
+
         self.user.append_value(&row.user);
         self.arn.append_value(&row.arn);
-        self.user_creation_time.append_option(row.user_creation_time);
+        self.user_creation_time
+            .append_option(row.user_creation_time);
         self.password_enabled.append_option(row.password_enabled);
-        self.password_enabled_raw.append_value(&row.password_enabled_raw);
-        self.password_last_used.append_option(row.password_last_used);
-        self.password_last_changed.append_option(row.password_last_changed);
-        self.password_next_rotation.append_option(row.password_next_rotation);
+        self.password_enabled_raw
+            .append_value(&row.password_enabled_raw);
+        self.password_last_used
+            .append_option(row.password_last_used);
+        self.password_last_changed
+            .append_option(row.password_last_changed);
+        self.password_next_rotation
+            .append_option(row.password_next_rotation);
         self.mfa_active.append_option(row.mfa_active);
-        self.access_key_1_active.append_option(row.access_key_1_active);
-        self.access_key_1_last_rotated.append_option(row.access_key_1_last_rotated);
-        self.access_key_1_last_used_date.append_option(row.access_key_1_last_used_date);
-        self.access_key_1_last_used_region.append_option(row.access_key_1_last_used_region.as_deref());
-        self.access_key_1_last_used_service.append_option(row.access_key_1_last_used_service.as_deref());
-        self.access_key_2_active.append_option(row.access_key_2_active);
-        self.access_key_2_last_rotated.append_option(row.access_key_2_last_rotated);
-        self.access_key_2_last_used_date.append_option(row.access_key_2_last_used_date);
-        self.access_key_2_last_used_region.append_option(row.access_key_2_last_used_region.as_deref());
-        self.access_key_2_last_used_service.append_option(row.access_key_2_last_used_service.as_deref());
+
+        self.access_key_1_active
+            .append_option(row.access_key_1_active);
+        self.access_key_1_last_rotated
+            .append_option(row.access_key_1_last_rotated);
+        self.access_key_1_last_used_date
+            .append_option(row.access_key_1_last_used_date);
+        self.access_key_1_last_used_region
+            .append_option(row.access_key_1_last_used_region.as_deref());
+        self.access_key_1_last_used_service
+            .append_option(row.access_key_1_last_used_service.as_deref());
+
+        self.access_key_2_active
+            .append_option(row.access_key_2_active);
+        self.access_key_2_last_rotated
+            .append_option(row.access_key_2_last_rotated);
+        self.access_key_2_last_used_date
+            .append_option(row.access_key_2_last_used_date);
+        self.access_key_2_last_used_region
+            .append_option(row.access_key_2_last_used_region.as_deref());
+        self.access_key_2_last_used_service
+            .append_option(row.access_key_2_last_used_service.as_deref());
+
         self.cert_1_active.append_option(row.cert_1_active);
-        self.cert_1_last_rotated.append_option(row.cert_1_last_rotated);
+        self.cert_1_last_rotated
+            .append_option(row.cert_1_last_rotated);
         self.cert_2_active.append_option(row.cert_2_active);
-        self.cert_2_last_rotated.append_option(row.cert_2_last_rotated);
+        self.cert_2_last_rotated
+            .append_option(row.cert_2_last_rotated);
     }
 }
 
@@ -296,12 +317,15 @@ impl AccountsColumns {
         self.account_name.append_value(&scan.account.name);
         self.account_status.append_value(&scan.account.status);
         self.outcome.append_value(scan.outcome.as_str());
-        self.error_code.append_option(scan.error.as_ref().map(|error| error.code));
-        self.error_message.append_option(scan.error.as_ref().map(|error| &error.message));
+        self.error_code
+            .append_option(scan.error.as_ref().map(|error| error.code));
+        self.error_message
+            .append_option(scan.error.as_ref().map(|error| &error.message));
         self.started_at.append_value(scan.started_at);
         self.finished_at.append_value(scan.finished_at);
         self.users.append_option(users);
-        self.report_generated_at.append_option(report_generated_at(scan));
+        self.report_generated_at
+            .append_option(report_generated_at(scan));
     }
 }
 

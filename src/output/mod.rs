@@ -1,10 +1,11 @@
 //! Output: the three tables as Hive-partitioned Parquet on local disk or S3.
 //!
-//! `schema` defines one Arrow schema per table; `columns` appends rows to
-//! Arrow builders; `writer` streams them into Parquet row groups in a
-//! temporary file; `store` publishes each finished file under its final
-//! name, atomically, with `s3` bridging the AWS SDK's credentials to
-//! `object_store`; `athena` prints the DDL.
+//! - `schema`: one Arrow schema per table.
+//! - `columns`: Arrow builders that buffer each table's rows.
+//! - `writer`: streams the rows into Parquet row groups in a temporary file.
+//! - `store`: publishes each finished file under its final name, atomically.
+//! - `s3`: the `object_store` client, signed with the AWS SDK's credentials.
+//! - `athena`: the DDL for Athena.
 
 pub mod athena;
 mod columns;
@@ -55,7 +56,9 @@ pub enum OutputError {
         source: parquet::errors::ParquetError,
     },
 
-    #[error("no AWS region is configured for the S3 output bucket {bucket}; set AWS_REGION or a profile region")]
+    #[error(
+        "no AWS region is configured for the S3 output bucket {bucket}; set AWS_REGION or a profile region"
+    )]
     MissingRegion { bucket: String },
 
     #[error("no AWS credentials provider is configured for the S3 output bucket {bucket}")]
@@ -65,7 +68,7 @@ pub enum OutputError {
     S3Config {
         bucket: String,
         #[source]
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
 
     #[error("failed to {operation} s3://{bucket}/{key}")]
@@ -74,7 +77,7 @@ pub enum OutputError {
         bucket: String,
         key: String,
         #[source]
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
 
     #[error("a blocking output task failed to complete")]
@@ -83,6 +86,10 @@ pub enum OutputError {
 
 impl OutputError {
     fn io(operation: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
-        OutputError::Io { operation, path: path.into(), source }
+        OutputError::Io {
+            operation,
+            path: path.into(),
+            source,
+        }
     }
 }

@@ -27,10 +27,15 @@ const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(5 * 60);
 pub(crate) fn build_client(sdk_config: &SdkConfig, bucket: &str) -> Result<AmazonS3, OutputError> {
     let region = sdk_config
         .region()
-        .ok_or_else(|| OutputError::MissingRegion { bucket: bucket.to_owned() })?;
-    let provider = sdk_config
-        .credentials_provider()
-        .ok_or_else(|| OutputError::MissingCredentials { bucket: bucket.to_owned() })?;
+        .ok_or_else(|| OutputError::MissingRegion {
+            bucket: bucket.to_owned(),
+        })?;
+    let provider =
+        sdk_config
+            .credentials_provider()
+            .ok_or_else(|| OutputError::MissingCredentials {
+                bucket: bucket.to_owned(),
+            })?;
 
     // NOTE: requests are signed for the SDK's region; a bucket in another
     // region fails with S3's AuthorizationHeaderMalformed error, which names
@@ -47,9 +52,10 @@ pub(crate) fn build_client(sdk_config: &SdkConfig, bucket: &str) -> Result<Amazo
             .with_endpoint(endpoint);
     }
 
-    builder
-        .build()
-        .map_err(|source| OutputError::S3Config { bucket: bucket.to_owned(), source })
+    builder.build().map_err(|source| OutputError::S3Config {
+        bucket: bucket.to_owned(),
+        source: Box::new(source),
+    })
 }
 
 fn s3_endpoint(sdk_config: &SdkConfig) -> Option<String> {
@@ -86,7 +92,10 @@ impl CachedCredential {
 
 impl SdkCredentials {
     pub(crate) fn new(provider: SharedCredentialsProvider) -> Self {
-        SdkCredentials { provider, cached: Mutex::new(None) }
+        SdkCredentials {
+            provider,
+            cached: Mutex::new(None),
+        }
     }
 }
 
@@ -109,11 +118,12 @@ impl CredentialProvider for SdkCredentials {
             return Ok(Arc::clone(&cached.credential));
         }
 
-        let credentials = self
-            .provider
-            .provide_credentials()
-            .await
-            .map_err(|error| object_store::Error::Generic { store: "S3", source: Box::new(error) })?;
+        let credentials = self.provider.provide_credentials().await.map_err(|error| {
+            object_store::Error::Generic {
+                store: "S3",
+                source: Box::new(error),
+            }
+        })?;
         let credential = Arc::new(AwsCredential {
             key_id: credentials.access_key_id().to_owned(),
             secret_key: credentials.secret_access_key().to_owned(),
@@ -163,8 +173,14 @@ mod tests {
 
     fn provider(lifetime: Option<Duration>) -> (SdkCredentials, Arc<AtomicUsize>) {
         let calls = Arc::new(AtomicUsize::new(0));
-        let counting = CountingProvider { calls: Arc::clone(&calls), lifetime };
-        (SdkCredentials::new(SharedCredentialsProvider::new(counting)), calls)
+        let counting = CountingProvider {
+            calls: Arc::clone(&calls),
+            lifetime,
+        };
+        (
+            SdkCredentials::new(SharedCredentialsProvider::new(counting)),
+            calls,
+        )
     }
 
     #[tokio::test]
@@ -213,20 +229,30 @@ mod tests {
     #[test]
     fn build_client_rejects_config_without_region() {
         let sdk_config = SdkConfig::builder()
-            .credentials_provider(SharedCredentialsProvider::new(Credentials::new("testing", "testing", None, None, "test")))
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                "testing", "testing", None, None, "test",
+            )))
             .build();
 
         let error = build_client(&sdk_config, "output-bucket").unwrap_err();
 
-        assert!(matches!(error, OutputError::MissingRegion { .. }), "{error:?}");
+        assert!(
+            matches!(error, OutputError::MissingRegion { .. }),
+            "{error:?}"
+        );
     }
 
     #[test]
     fn build_client_rejects_config_without_credentials() {
-        let sdk_config = SdkConfig::builder().region(aws_config::Region::new("us-east-1")).build();
+        let sdk_config = SdkConfig::builder()
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
 
         let error = build_client(&sdk_config, "output-bucket").unwrap_err();
 
-        assert!(matches!(error, OutputError::MissingCredentials { .. }), "{error:?}");
+        assert!(
+            matches!(error, OutputError::MissingCredentials { .. }),
+            "{error:?}"
+        );
     }
 }

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
-/// The table names, in the order the writer publishes them: `accounts`
-/// last, so a reader that sees a scan's `accounts` file also sees the others.
+/// The table names, in the order the writer publishes them. `accounts` comes
+/// last, so a reader that finds a scan's `accounts` file finds the others too.
 pub const TABLES: [&str; 3] = [
     Table::Findings.name(),
     Table::CredentialReport.name(),
@@ -33,7 +33,7 @@ impl Table {
     /// Every table, in the order of [`TABLES`].
     pub const ALL: [Table; 3] = [Table::Findings, Table::CredentialReport, Table::Accounts];
 
-    /// The table's name, which is also its directory under the output root.
+    /// Returns the table's name, which is also its directory under the output root.
     pub const fn name(self) -> &'static str {
         match self {
             Table::Findings => "findings",
@@ -42,7 +42,7 @@ impl Table {
         }
     }
 
-    /// The table's Arrow schema.
+    /// Returns the table's Arrow schema.
     pub fn schema(self) -> SchemaRef {
         match self {
             Table::Findings => findings_schema(),
@@ -61,11 +61,11 @@ impl fmt::Display for Table {
 /// The type of every timestamp column: milliseconds since the Unix epoch,
 /// UTC.
 ///
-/// The UTC time zone makes the Parquet writer store INT64
-/// `TIMESTAMP(isAdjustedToUTC=true, unit=MILLIS)` together with the legacy
-/// converted type `TIMESTAMP_MILLIS`, which the Parquet format defines as
-/// UTC-adjusted, so readers that know only converted types (older Hive and
-/// parquet-mr) agree with those that read the logical type.
+/// With the UTC time zone the Parquet writer stores INT64
+/// `TIMESTAMP(isAdjustedToUTC=true, unit=MILLIS)` and also the legacy
+/// converted type `TIMESTAMP_MILLIS`. The Parquet format defines that
+/// converted type as UTC-adjusted, so readers that know only converted types
+/// (older Hive and parquet-mr) agree with those that read the logical type.
 ///
 /// NOTE: not run on Athena. Trino's Hive connector, on which Athena engine 3
 /// is based, shifts UTC-adjusted INT64 timestamps into its
@@ -87,7 +87,7 @@ fn boolean(name: &str) -> Field {
     Field::new(name, DataType::Boolean, true)
 }
 
-/// The `findings` table: one row per control and resource.
+/// Builds the schema of `findings`: one row per control and resource.
 pub fn findings_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         string("scan_id", false),
@@ -103,7 +103,7 @@ pub fn findings_schema() -> SchemaRef {
     ]))
 }
 
-/// The `credential_report` table: the scan and account columns, then the 22
+/// Builds the schema of `credential_report`: the scan and account columns, then the 22
 /// report columns under their own names, typed, with the raw
 /// `password_enabled` value right after the boolean one.
 ///
@@ -140,7 +140,7 @@ pub fn credential_report_schema() -> SchemaRef {
     ]))
 }
 
-/// The `accounts` table: one row per selected account.
+/// Builds the schema of `accounts`: one row per selected account.
 ///
 /// `users` is the number of data rows in the account's credential report,
 /// including rows that could not be parsed, and null when no report was read.
@@ -190,7 +190,11 @@ mod tests {
     ];
 
     fn names(schema: &Schema) -> Vec<&str> {
-        schema.fields().iter().map(|field| field.name().as_str()).collect()
+        schema
+            .fields()
+            .iter()
+            .map(|field| field.name().as_str())
+            .collect()
     }
 
     #[test]
@@ -205,7 +209,10 @@ mod tests {
         let schema = credential_report_schema();
         let mut report_columns = names(&schema);
         report_columns.retain(|name| {
-            !matches!(*name, "scan_id" | "account_id" | "report_generated_at" | "password_enabled_raw")
+            !matches!(
+                *name,
+                "scan_id" | "account_id" | "report_generated_at" | "password_enabled_raw"
+            )
         });
 
         assert_eq!(report_columns, REPORT_COLUMNS);
@@ -216,13 +223,19 @@ mod tests {
         let schema = credential_report_schema();
         let position = |name: &str| schema.index_of(name).unwrap();
 
-        assert_eq!(position("password_enabled_raw"), position("password_enabled") + 1);
+        assert_eq!(
+            position("password_enabled_raw"),
+            position("password_enabled") + 1
+        );
     }
 
     #[test]
     fn schemas_have_no_dt_column() {
         for table in Table::ALL {
-            assert!(table.schema().index_of("dt").is_err(), "{table} has a dt column");
+            assert!(
+                table.schema().index_of("dt").is_err(),
+                "{table} has a dt column"
+            );
         }
     }
 

@@ -1,4 +1,4 @@
-//! Where output goes, and how a finished file appears there atomically.
+//! Output roots, and the atomic publishing of finished files.
 //!
 //! A file is written to a temporary name first and appears under its final
 //! name only when complete:
@@ -56,7 +56,10 @@ const MAX_PARTS_IN_FLIGHT: usize = 4;
 pub enum OutputLocation {
     Local(PathBuf),
     /// `prefix` has no leading or trailing `/` and is empty for the bucket root.
-    S3 { bucket: String, prefix: String },
+    S3 {
+        bucket: String,
+        prefix: String,
+    },
 }
 
 impl FromStr for OutputLocation {
@@ -65,7 +68,10 @@ impl FromStr for OutputLocation {
     /// Parses `s3://bucket`, `s3://bucket/prefix` or a local path. Any other
     /// `scheme://` is rejected.
     fn from_str(value: &str) -> Result<Self, OutputError> {
-        let invalid = |reason: String| OutputError::InvalidLocation { value: value.to_owned(), reason };
+        let invalid = |reason: String| OutputError::InvalidLocation {
+            value: value.to_owned(),
+            reason,
+        };
 
         if value.is_empty() {
             return Err(invalid("the value is empty".to_owned()));
@@ -88,7 +94,10 @@ impl FromStr for OutputLocation {
                 .map_err(|error| invalid(format!("the key prefix is not valid: {error}")))?;
         }
 
-        Ok(OutputLocation::S3 { bucket: bucket.to_owned(), prefix: prefix.to_owned() })
+        Ok(OutputLocation::S3 {
+            bucket: bucket.to_owned(),
+            prefix: prefix.to_owned(),
+        })
     }
 }
 
@@ -97,10 +106,13 @@ impl FromStr for OutputLocation {
 /// ending with a letter or digit.
 fn check_bucket_name(bucket: &str) -> Result<(), String> {
     let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-';
-    let alphanumeric = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let alphanumeric =
+        |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
 
     if !(3..=63).contains(&bucket.len()) {
-        return Err(format!("the bucket name {bucket:?} must be 3 to 63 characters long"));
+        return Err(format!(
+            "the bucket name {bucket:?} must be 3 to 63 characters long"
+        ));
     }
     if !bucket.chars().all(allowed) {
         return Err(format!(
@@ -108,7 +120,9 @@ fn check_bucket_name(bucket: &str) -> Result<(), String> {
         ));
     }
     if !alphanumeric(bucket.chars().next()) || !alphanumeric(bucket.chars().last()) {
-        return Err(format!("the bucket name {bucket:?} must start and end with a letter or digit"));
+        return Err(format!(
+            "the bucket name {bucket:?} must start and end with a letter or digit"
+        ));
     }
     Ok(())
 }
@@ -117,7 +131,9 @@ impl fmt::Display for OutputLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             OutputLocation::Local(path) => write!(f, "{}", path.display()),
-            OutputLocation::S3 { bucket, prefix } if prefix.is_empty() => write!(f, "s3://{bucket}"),
+            OutputLocation::S3 { bucket, prefix } if prefix.is_empty() => {
+                write!(f, "s3://{bucket}")
+            }
             OutputLocation::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
         }
     }
@@ -135,10 +151,13 @@ pub struct UploadOptions {
 }
 
 impl Default for UploadOptions {
-    /// 16 MiB for both, so an upload holds at most
+    /// 16 MiB for both, so an upload keeps at most
     /// `16 MiB x MAX_PARTS_IN_FLIGHT` in memory and a file may reach 156 GiB.
     fn default() -> Self {
-        UploadOptions { multipart_threshold: 16 * 1024 * 1024, part_size: 16 * 1024 * 1024 }
+        UploadOptions {
+            multipart_threshold: 16 * 1024 * 1024,
+            part_size: 16 * 1024 * 1024,
+        }
     }
 }
 
@@ -151,8 +170,14 @@ pub struct OutputStore {
 
 #[derive(Debug, Clone)]
 enum Backend {
-    Local { root: PathBuf },
-    S3 { client: Arc<AmazonS3>, bucket: String, prefix: String },
+    Local {
+        root: PathBuf,
+    },
+    S3 {
+        client: Arc<AmazonS3>,
+        bucket: String,
+        prefix: String,
+    },
 }
 
 impl OutputStore {
@@ -172,14 +197,20 @@ impl OutputStore {
                     bucket: bucket.clone(),
                     prefix: prefix.clone(),
                 };
-                Ok(OutputStore { backend, upload: UploadOptions::default() })
+                Ok(OutputStore {
+                    backend,
+                    upload: UploadOptions::default(),
+                })
             }
         }
     }
 
     /// Opens a local output root; no AWS config is involved.
     pub fn local(root: impl Into<PathBuf>) -> Self {
-        OutputStore { backend: Backend::Local { root: root.into() }, upload: UploadOptions::default() }
+        OutputStore {
+            backend: Backend::Local { root: root.into() },
+            upload: UploadOptions::default(),
+        }
     }
 
     /// Replaces the S3 upload sizes; local output ignores them.
@@ -188,13 +219,14 @@ impl OutputStore {
         self
     }
 
-    /// The root as a user writes it: a path or `s3://bucket/prefix`.
+    /// Returns the root as a user writes it: a path or `s3://bucket/prefix`.
     pub fn location(&self) -> OutputLocation {
         match &self.backend {
             Backend::Local { root } => OutputLocation::Local(root.clone()),
-            Backend::S3 { bucket, prefix, .. } => {
-                OutputLocation::S3 { bucket: bucket.clone(), prefix: prefix.clone() }
-            }
+            Backend::S3 { bucket, prefix, .. } => OutputLocation::S3 {
+                bucket: bucket.clone(),
+                prefix: prefix.clone(),
+            },
         }
     }
 
@@ -211,7 +243,11 @@ impl OutputStore {
                 let root = root.clone();
                 tokio::task::spawn_blocking(move || check_local_root(&root)).await?
             }
-            Backend::S3 { client, bucket, prefix } => {
+            Backend::S3 {
+                client,
+                bucket,
+                prefix,
+            } => {
                 tokio::task::spawn_blocking(check_spool_dir).await??;
                 check_bucket(client, bucket, prefix).await
             }
@@ -235,19 +271,31 @@ impl OutputStore {
         let (temp_path, target) = match &self.backend {
             Backend::Local { root } => {
                 let dir = root.join(table.name()).join(format!("dt={dt}"));
-                fs::create_dir_all(&dir)
-                    .map_err(|source| OutputError::io("create the partition directory", &dir, source))?;
+                fs::create_dir_all(&dir).map_err(|source| {
+                    OutputError::io("create the partition directory", &dir, source)
+                })?;
                 remove_stale_temp_files(&dir, is_partition_temp_file);
 
                 let final_path = dir.join(file_name);
                 if final_path.exists() {
-                    return Err(OutputError::AlreadyExists { location: final_path.display().to_string() });
+                    return Err(OutputError::AlreadyExists {
+                        location: final_path.display().to_string(),
+                    });
                 }
-                (dir.join(format!(".{file_name}.tmp")), Target::Local { final_path })
+                (
+                    dir.join(format!(".{file_name}.tmp")),
+                    Target::Local { final_path },
+                )
             }
             Backend::S3 { prefix, .. } => {
-                let spool = std::env::temp_dir().join(format!("{SPOOL_PREFIX}{table}-{file_name}.tmp"));
-                (spool, Target::S3 { key: ObjectPath::from(join_key(prefix, &relative)) })
+                let spool =
+                    std::env::temp_dir().join(format!("{SPOOL_PREFIX}{table}-{file_name}.tmp"));
+                (
+                    spool,
+                    Target::S3 {
+                        key: ObjectPath::from(join_key(prefix, &relative)),
+                    },
+                )
             }
         };
 
@@ -272,7 +320,11 @@ impl OutputStore {
 
     /// Publishes a finished temporary file under its final name and returns
     /// that name: a local path or an `s3://` URI.
-    pub(crate) async fn publish(&self, pending: PendingFile, file: File) -> Result<String, OutputError> {
+    pub(crate) async fn publish(
+        &self,
+        pending: PendingFile,
+        file: File,
+    ) -> Result<String, OutputError> {
         match &self.backend {
             Backend::Local { .. } => {
                 tokio::task::spawn_blocking(move || publish_local(pending, file)).await?
@@ -288,7 +340,7 @@ impl OutputStore {
                         operation: "upload",
                         bucket: bucket.clone(),
                         key: key.to_string(),
-                        source,
+                        source: Box::new(source),
                     })?;
                 // Dropping `pending` removes the spool file.
                 Ok(format!("s3://{bucket}/{key}"))
@@ -317,7 +369,7 @@ enum Target {
 
 impl PendingFile {
     /// Refreshes the file's modification time when [`KEEP_ALIVE_INTERVAL`]
-    /// has passed, so that another run's sweep sees it as live.
+    /// has passed, so that another run's sweep skips it.
     pub(crate) fn keep_alive(&mut self) {
         if self.last_touched.elapsed() < KEEP_ALIVE_INTERVAL {
             return;
@@ -361,7 +413,9 @@ fn publish_local(mut pending: PendingFile, file: File) -> Result<String, OutputE
     // The scan id in the name makes a clash all but impossible; this check
     // keeps a reused id from replacing an earlier scan's file.
     if final_path.exists() {
-        return Err(OutputError::AlreadyExists { location: final_path.display().to_string() });
+        return Err(OutputError::AlreadyExists {
+            location: final_path.display().to_string(),
+        });
     }
     fs::rename(&pending.temp_path, &final_path)
         .map_err(|source| OutputError::io("rename the temporary file to", &final_path, source))?;
@@ -390,7 +444,11 @@ async fn upload(
 ) -> object_store::Result<()> {
     let read_error = |source: std::io::Error| object_store::Error::Generic {
         store: "S3",
-        source: format!("failed to read the spool file {}: {source}", spool.display()).into(),
+        source: format!(
+            "failed to read the spool file {}: {source}",
+            spool.display()
+        )
+        .into(),
     };
 
     let size = tokio::fs::metadata(spool).await.map_err(read_error)?.len();
@@ -413,10 +471,18 @@ async fn upload(
     }
 }
 
-async fn send_parts(writer: &mut WriteMultipart, spool: &Path, part_size: usize) -> object_store::Result<()> {
+async fn send_parts(
+    writer: &mut WriteMultipart,
+    spool: &Path,
+    part_size: usize,
+) -> object_store::Result<()> {
     let read_error = |source: std::io::Error| object_store::Error::Generic {
         store: "S3",
-        source: format!("failed to read the spool file {}: {source}", spool.display()).into(),
+        source: format!(
+            "failed to read the spool file {}: {source}",
+            spool.display()
+        )
+        .into(),
     };
 
     let mut file = tokio::fs::File::open(spool).await.map_err(read_error)?;
@@ -440,7 +506,8 @@ fn join_key(prefix: &str, relative: &str) -> String {
 }
 
 fn check_local_root(root: &Path) -> Result<(), OutputError> {
-    fs::create_dir_all(root).map_err(|source| OutputError::io("create the output directory", root, source))?;
+    fs::create_dir_all(root)
+        .map_err(|source| OutputError::io("create the output directory", root, source))?;
     for table in Table::ALL {
         let table_dir = root.join(table.name());
         fs::create_dir_all(&table_dir)
@@ -449,14 +516,18 @@ fn check_local_root(root: &Path) -> Result<(), OutputError> {
             remove_stale_temp_files(&partition, is_partition_temp_file);
         }
     }
-    remove_stale_temp_files(root, |name| name.starts_with(LOCAL_PROBE_PREFIX) && name.ends_with(".tmp"));
+    remove_stale_temp_files(root, |name| {
+        name.starts_with(LOCAL_PROBE_PREFIX) && name.ends_with(".tmp")
+    });
 
     write_probe_file(root, LOCAL_PROBE_PREFIX)
 }
 
 fn check_spool_dir() -> Result<(), OutputError> {
     let spool_dir = std::env::temp_dir();
-    remove_stale_temp_files(&spool_dir, |name| name.starts_with(SPOOL_PREFIX) && name.ends_with(".tmp"));
+    remove_stale_temp_files(&spool_dir, |name| {
+        name.starts_with(SPOOL_PREFIX) && name.ends_with(".tmp")
+    });
 
     write_probe_file(&spool_dir, SPOOL_PREFIX)
 }
@@ -475,16 +546,20 @@ fn write_probe_file(dir: &Path, prefix: &str) -> Result<(), OutputError> {
         .map_err(|source| OutputError::io("write the probe file", &probe, source))?;
     drop(file);
 
-    fs::remove_file(&probe).map_err(|source| OutputError::io("remove the probe file", &probe, source))
+    fs::remove_file(&probe)
+        .map_err(|source| OutputError::io("remove the probe file", &probe, source))
 }
 
 async fn check_bucket(client: &AmazonS3, bucket: &str, prefix: &str) -> Result<(), OutputError> {
-    let key = ObjectPath::from(join_key(prefix, &format!("{S3_PROBE_FOLDER}/{}", uuid::Uuid::now_v7())));
+    let key = ObjectPath::from(join_key(
+        prefix,
+        &format!("{S3_PROBE_FOLDER}/{}", uuid::Uuid::now_v7()),
+    ));
     let s3_error = |operation, source| OutputError::S3 {
         operation,
         bucket: bucket.to_owned(),
         key: key.to_string(),
-        source,
+        source: Box::new(source),
     };
 
     client
@@ -534,7 +609,8 @@ fn remove_stale_temp_files(dir: &Path, is_temp: impl Fn(&str) -> bool) {
         }
         let modified = entry.metadata().and_then(|metadata| metadata.modified());
         let is_stale = modified.is_ok_and(|modified| {
-            now.duration_since(modified).is_ok_and(|age| age > STALE_TEMP_AGE)
+            now.duration_since(modified)
+                .is_ok_and(|age| age > STALE_TEMP_AGE)
         });
         if !is_stale {
             continue;
@@ -542,7 +618,9 @@ fn remove_stale_temp_files(dir: &Path, is_temp: impl Fn(&str) -> bool) {
 
         let path = entry.path();
         match fs::remove_file(&path) {
-            Ok(()) => tracing::info!(path = %path.display(), "removed a temporary file left by an earlier run"),
+            Ok(()) => {
+                tracing::info!(path = %path.display(), "removed a temporary file left by an earlier run")
+            }
             Err(error) => {
                 tracing::warn!(path = %path.display(), %error, "failed to remove a stale temporary file");
             }
@@ -557,21 +635,59 @@ mod tests {
     #[test]
     fn output_location_parses_accepted_forms() {
         let cases = [
-            ("s3://bucket", OutputLocation::S3 { bucket: "bucket".into(), prefix: "".into() }),
-            ("s3://bucket/", OutputLocation::S3 { bucket: "bucket".into(), prefix: "".into() }),
-            ("s3://bucket/orgscan", OutputLocation::S3 { bucket: "bucket".into(), prefix: "orgscan".into() }),
+            (
+                "s3://bucket",
+                OutputLocation::S3 {
+                    bucket: "bucket".into(),
+                    prefix: "".into(),
+                },
+            ),
+            (
+                "s3://bucket/",
+                OutputLocation::S3 {
+                    bucket: "bucket".into(),
+                    prefix: "".into(),
+                },
+            ),
+            (
+                "s3://bucket/orgscan",
+                OutputLocation::S3 {
+                    bucket: "bucket".into(),
+                    prefix: "orgscan".into(),
+                },
+            ),
             (
                 "s3://my.bucket-1/a/b/",
-                OutputLocation::S3 { bucket: "my.bucket-1".into(), prefix: "a/b".into() },
+                OutputLocation::S3 {
+                    bucket: "my.bucket-1".into(),
+                    prefix: "a/b".into(),
+                },
             ),
-            ("S3://bucket/x", OutputLocation::S3 { bucket: "bucket".into(), prefix: "x".into() }),
-            ("./orgscan-data", OutputLocation::Local(PathBuf::from("./orgscan-data"))),
-            ("/var/lib/orgscan", OutputLocation::Local(PathBuf::from("/var/lib/orgscan"))),
-            ("relative/dir", OutputLocation::Local(PathBuf::from("relative/dir"))),
+            (
+                "S3://bucket/x",
+                OutputLocation::S3 {
+                    bucket: "bucket".into(),
+                    prefix: "x".into(),
+                },
+            ),
+            (
+                "./orgscan-data",
+                OutputLocation::Local(PathBuf::from("./orgscan-data")),
+            ),
+            (
+                "/var/lib/orgscan",
+                OutputLocation::Local(PathBuf::from("/var/lib/orgscan")),
+            ),
+            (
+                "relative/dir",
+                OutputLocation::Local(PathBuf::from("relative/dir")),
+            ),
         ];
 
         for (value, expected) in cases {
-            let parsed: OutputLocation = value.parse().unwrap_or_else(|error| panic!("{value}: {error}"));
+            let parsed: OutputLocation = value
+                .parse()
+                .unwrap_or_else(|error| panic!("{value}: {error}"));
             assert_eq!(parsed, expected, "{value}");
         }
     }
@@ -595,8 +711,14 @@ mod tests {
             let error = value.parse::<OutputLocation>().unwrap_err();
             let message = error.to_string();
             assert!(message.contains(reason), "{value}: {message}");
-            assert!(message.contains(&format!("{value:?}")), "{value}: {message}");
-            assert!(message.contains("s3://bucket[/prefix]"), "{value}: {message}");
+            assert!(
+                message.contains(&format!("{value:?}")),
+                "{value}: {message}"
+            );
+            assert!(
+                message.contains("s3://bucket[/prefix]"),
+                "{value}: {message}"
+            );
         }
     }
 
@@ -660,7 +782,10 @@ mod tests {
         set_age(&stale, Duration::from_secs(2 * 3600));
         set_age(&published, Duration::from_secs(2 * 3600));
 
-        OutputStore::local(temp.path()).check_writable().await.unwrap();
+        OutputStore::local(temp.path())
+            .check_writable()
+            .await
+            .unwrap();
 
         assert!(!stale.exists());
         assert!(fresh.exists());
@@ -675,10 +800,19 @@ mod tests {
         fs::create_dir_all(&partition).unwrap();
         fs::write(partition.join("scan.parquet"), b"earlier scan").unwrap();
 
-        let error = store.create_file(Table::Accounts, "2024-05-01", "scan.parquet").err().unwrap();
+        let error = store
+            .create_file(Table::Accounts, "2024-05-01", "scan.parquet")
+            .err()
+            .unwrap();
 
-        assert!(matches!(error, OutputError::AlreadyExists { .. }), "{error:?}");
-        assert_eq!(fs::read(partition.join("scan.parquet")).unwrap(), b"earlier scan");
+        assert!(
+            matches!(error, OutputError::AlreadyExists { .. }),
+            "{error:?}"
+        );
+        assert_eq!(
+            fs::read(partition.join("scan.parquet")).unwrap(),
+            b"earlier scan"
+        );
     }
 
     #[test]
@@ -686,7 +820,9 @@ mod tests {
         let temp = tempfile::tempdir().unwrap();
         let store = OutputStore::local(temp.path());
 
-        let (pending, file) = store.create_file(Table::Findings, "2024-05-01", "scan.parquet").unwrap();
+        let (pending, file) = store
+            .create_file(Table::Findings, "2024-05-01", "scan.parquet")
+            .unwrap();
         let temp_path = pending.temp_path.clone();
         assert!(temp_path.exists());
         drop(file);
@@ -700,31 +836,51 @@ mod tests {
         let temp = tempfile::tempdir().unwrap();
         let store = OutputStore::local(temp.path());
 
-        let (pending, _file) = store.create_file(Table::Findings, "2024-05-01", "scan.parquet").unwrap();
-        let name = pending.temp_path.file_name().unwrap().to_string_lossy().into_owned();
+        let (pending, _file) = store
+            .create_file(Table::Findings, "2024-05-01", "scan.parquet")
+            .unwrap();
+        let name = pending
+            .temp_path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
 
         assert_eq!(name, ".scan.parquet.tmp");
-        assert_eq!(pending.temp_path.parent().unwrap(), temp.path().join("findings").join("dt=2024-05-01"));
+        assert_eq!(
+            pending.temp_path.parent().unwrap(),
+            temp.path().join("findings").join("dt=2024-05-01")
+        );
     }
 
     #[test]
     fn keep_alive_refreshes_modification_time() {
         let temp = tempfile::tempdir().unwrap();
         let store = OutputStore::local(temp.path());
-        let (mut pending, _file) = store.create_file(Table::Findings, "2024-05-01", "scan.parquet").unwrap();
+        let (mut pending, _file) = store
+            .create_file(Table::Findings, "2024-05-01", "scan.parquet")
+            .unwrap();
         set_age(&pending.temp_path, Duration::from_secs(2 * 3600));
         pending.last_touched = Instant::now() - KEEP_ALIVE_INTERVAL;
 
         pending.keep_alive();
 
-        let modified = fs::metadata(&pending.temp_path).unwrap().modified().unwrap();
-        let age = SystemTime::now().duration_since(modified).unwrap_or_default();
+        let modified = fs::metadata(&pending.temp_path)
+            .unwrap()
+            .modified()
+            .unwrap();
+        let age = SystemTime::now()
+            .duration_since(modified)
+            .unwrap_or_default();
         assert!(age < Duration::from_secs(60), "{age:?}");
     }
 
     #[test]
     fn join_key_skips_empty_prefix() {
-        assert_eq!(join_key("", "findings/dt=2024-05-01/a.parquet"), "findings/dt=2024-05-01/a.parquet");
+        assert_eq!(
+            join_key("", "findings/dt=2024-05-01/a.parquet"),
+            "findings/dt=2024-05-01/a.parquet"
+        );
         assert_eq!(join_key("org/scans", "accounts/x"), "org/scans/accounts/x");
     }
 }

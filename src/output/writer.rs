@@ -17,10 +17,12 @@ use super::store::{OutputStore, PendingFile};
 use crate::report::CredentialReport;
 use crate::scan::{AccountScan, ScanContext};
 
-/// Rows per Parquet row group unless [`WriterOptions`] says otherwise. At
-/// about 40 bytes per encoded report row a group stays near a few MiB, which
-/// readers fetch in one request, and a writer buffers at most one group per
-/// table.
+/// Rows per Parquet row group unless [`WriterOptions`] sets another number.
+///
+/// A writer buffers at most about one group per table. Synthetic report rows
+/// with random names and timestamps encode to about 68 bytes each (1,000,000
+/// rows through [`encode_report_rows`]), so a `credential_report` group is
+/// about 4.5 MB, which readers fetch in a few requests.
 pub const DEFAULT_ROW_GROUP_ROWS: usize = 65_536;
 
 /// Tuning of the Parquet writers.
@@ -32,11 +34,13 @@ pub struct WriterOptions {
 
 impl Default for WriterOptions {
     fn default() -> Self {
-        WriterOptions { row_group_rows: DEFAULT_ROW_GROUP_ROWS }
+        WriterOptions {
+            row_group_rows: DEFAULT_ROW_GROUP_ROWS,
+        }
     }
 }
 
-/// The file name of a scan's file in every table: `<scan_id>.parquet`, or
+/// Returns the name of a scan's file in every table: `<scan_id>.parquet`, or
 /// `<scan_id>-shard-<i>-of-<n>.parquet` for one shard of a sharded scan.
 pub fn file_name(ctx: &ScanContext) -> String {
     match ctx.shard {
@@ -67,10 +71,18 @@ struct TableWriter<C, W: Write + Send> {
 }
 
 impl<C: TableColumns, W: Write + Send> TableWriter<C, W> {
-    fn new(table: Table, columns: C, sink: W, options: &WriterOptions) -> Result<Self, OutputError> {
+    fn new(
+        table: Table,
+        columns: C,
+        sink: W,
+        options: &WriterOptions,
+    ) -> Result<Self, OutputError> {
         let schema = table.schema();
         let writer = ArrowWriter::try_new(sink, schema.clone(), Some(writer_properties(options)))
-            .map_err(|source| OutputError::Parquet { table: table.name(), source })?;
+            .map_err(|source| OutputError::Parquet {
+            table: table.name(),
+            source,
+        })?;
 
         Ok(TableWriter {
             table,
@@ -136,7 +148,9 @@ pub fn encode_report_rows<W: Write + Send>(
     let mut writer = TableWriter::new(Table::CredentialReport, columns, sink, options)?;
 
     for row in report.rows.iter().flatten() {
-        writer.columns.append(scan_id, account_id, report.generated_at, row);
+        writer
+            .columns
+            .append(scan_id, account_id, report.generated_at, row);
         writer.flush_if_full()?;
     }
 
@@ -171,7 +185,12 @@ impl<C: TableColumns> TableFile<C> {
     fn close(self) -> Result<ClosedFile, OutputError> {
         let table = self.writer.table;
         let (file, rows) = self.writer.close()?;
-        Ok(ClosedFile { table, pending: self.pending, file, rows })
+        Ok(ClosedFile {
+            table,
+            pending: self.pending,
+            file,
+            rows,
+        })
     }
 }
 
@@ -207,12 +226,25 @@ impl ScanWriter {
         ctx: &ScanContext,
         options: &WriterOptions,
     ) -> Result<Self, OutputError> {
-        let findings = TableFile::create(store, ctx, Table::Findings, FindingsColumns::new(), options)?;
-        let credential_report =
-            TableFile::create(store, ctx, Table::CredentialReport, CredentialReportColumns::new(), options)?;
-        let accounts = TableFile::create(store, ctx, Table::Accounts, AccountsColumns::new(), options)?;
+        let findings =
+            TableFile::create(store, ctx, Table::Findings, FindingsColumns::new(), options)?;
+        let credential_report = TableFile::create(
+            store,
+            ctx,
+            Table::CredentialReport,
+            CredentialReportColumns::new(),
+            options,
+        )?;
+        let accounts =
+            TableFile::create(store, ctx, Table::Accounts, AccountsColumns::new(), options)?;
 
-        Ok(ScanWriter { store: store.clone(), ctx: ctx.clone(), findings, credential_report, accounts })
+        Ok(ScanWriter {
+            store: store.clone(),
+            ctx: ctx.clone(),
+            findings,
+            credential_report,
+            accounts,
+        })
     }
 
     /// Appends one account's rows to the three tables. CPU only, apart from
@@ -221,7 +253,10 @@ impl ScanWriter {
         self.findings.writer.columns.append_scan(&self.ctx, scan);
         self.findings.after_append()?;
 
-        self.credential_report.writer.columns.append_scan(&self.ctx, scan);
+        self.credential_report
+            .writer
+            .columns
+            .append_scan(&self.ctx, scan);
         self.credential_report.after_append()?;
 
         self.accounts.writer.columns.append_scan(&self.ctx, scan);
@@ -234,15 +269,32 @@ impl ScanWriter {
     /// When a publish fails, the files published before it stay and the rest
     /// are removed.
     pub async fn finish(self) -> Result<Vec<String>, OutputError> {
-        let ScanWriter { store, ctx, findings, credential_report, accounts } = self;
+        let ScanWriter {
+            store,
+            ctx,
+            findings,
+            credential_report,
+            accounts,
+        } = self;
 
-        let closed = tokio::task::spawn_blocking(move || -> Result<Vec<ClosedFile>, OutputError> {
-            Ok(vec![findings.close()?, credential_report.close()?, accounts.close()?])
-        })
-        .await??;
+        let closed =
+            tokio::task::spawn_blocking(move || -> Result<Vec<ClosedFile>, OutputError> {
+                Ok(vec![
+                    findings.close()?,
+                    credential_report.close()?,
+                    accounts.close()?,
+                ])
+            })
+            .await??;
 
         let mut locations = Vec::with_capacity(closed.len());
-        for ClosedFile { table, pending, file, rows } in closed {
+        for ClosedFile {
+            table,
+            pending,
+            file,
+            rows,
+        } in closed
+        {
             let location = store.publish(pending, file).await?;
             tracing::debug!(scan_id = %ctx.scan_id, %table, rows, %location, "published output file");
             locations.push(location);

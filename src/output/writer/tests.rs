@@ -22,11 +22,20 @@ const SCANNED_AT: i64 = 1_714_550_400_000;
 const GENERATED_AT: i64 = 1_714_546_800_000;
 
 fn context(shard: Option<(u32, u32)>) -> ScanContext {
-    ScanContext { scan_id: SCAN_ID.to_owned(), scanned_at: SCANNED_AT, dt: "2024-05-01".to_owned(), shard }
+    ScanContext {
+        scan_id: SCAN_ID.to_owned(),
+        scanned_at: SCANNED_AT,
+        dt: "2024-05-01".to_owned(),
+        shard,
+    }
 }
 
 fn account(id: &str, name: &str, status: &str) -> Account {
-    Account { id: id.to_owned(), name: name.to_owned(), status: status.to_owned() }
+    Account {
+        id: id.to_owned(),
+        name: name.to_owned(),
+        status: status.to_owned(),
+    }
 }
 
 fn root_row() -> ReportRow {
@@ -95,7 +104,7 @@ fn finding(resource: &str, user_name: &str, status: Status, reason: &str) -> Fin
     }
 }
 
-/// A scanned account with two parsed rows and one that did not parse.
+/// Builds a scanned account with two parsed rows and one that did not parse.
 fn scanned_account() -> AccountScan {
     let bad_row = RowError {
         line: 4,
@@ -114,8 +123,18 @@ fn scanned_account() -> AccountScan {
             rows: vec![Ok(root_row()), Ok(alice_row()), Err(bad_row)],
         }),
         findings: vec![
-            finding("arn:aws:iam::111111111111:root", "<root_account>", Status::Alarm, "root without MFA"),
-            finding("arn:aws:iam::111111111111:user/alice", "alice", Status::Alarm, "alice has a password and no MFA"),
+            finding(
+                "arn:aws:iam::111111111111:root",
+                "<root_account>",
+                Status::Alarm,
+                "root without MFA",
+            ),
+            finding(
+                "arn:aws:iam::111111111111:user/alice",
+                "alice",
+                Status::Alarm,
+                "alice has a password and no MFA",
+            ),
         ],
     }
 }
@@ -124,7 +143,10 @@ fn failed_account() -> AccountScan {
     AccountScan {
         account: account("222222222222", "staging", "ACTIVE"),
         outcome: Outcome::Failed,
-        error: Some(AccountError { code: "assume_role_denied", message: "AccessDenied on AssumeRole".to_owned() }),
+        error: Some(AccountError {
+            code: "assume_role_denied",
+            message: "AccessDenied on AssumeRole".to_owned(),
+        }),
         started_at: SCANNED_AT + 2_000,
         finished_at: SCANNED_AT + 3_000,
         report: None,
@@ -141,7 +163,10 @@ fn skipped_account() -> AccountScan {
     AccountScan {
         account: account("333333333333", "closing", "SUSPENDED"),
         outcome: Outcome::Skipped,
-        error: Some(AccountError { code: "account_not_active", message: "account is SUSPENDED".to_owned() }),
+        error: Some(AccountError {
+            code: "account_not_active",
+            message: "account is SUSPENDED".to_owned(),
+        }),
         started_at: SCANNED_AT + 5_000,
         finished_at: SCANNED_AT + 5_000,
         report: None,
@@ -155,15 +180,24 @@ fn table_path(root: &Path, table: Table, name: &str) -> PathBuf {
 
 fn read_table(path: &Path) -> RecordBatch {
     let file = fs::File::open(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
     let schema = reader.schema();
     let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
     concat_batches(&schema, &batches).unwrap()
 }
 
 fn strings(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
-    let column = batch.column_by_name(name).unwrap_or_else(|| panic!("no column {name}"));
-    column.as_string::<i32>().iter().map(|value| value.map(str::to_owned)).collect()
+    let column = batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name}"));
+    column
+        .as_string::<i32>()
+        .iter()
+        .map(|value| value.map(str::to_owned))
+        .collect()
 }
 
 fn texts(batch: &RecordBatch, name: &str) -> Vec<String> {
@@ -174,17 +208,26 @@ fn texts(batch: &RecordBatch, name: &str) -> Vec<String> {
 }
 
 fn timestamps(batch: &RecordBatch, name: &str) -> Vec<Option<i64>> {
-    let column = batch.column_by_name(name).unwrap_or_else(|| panic!("no column {name}"));
-    column.as_primitive::<TimestampMillisecondType>().iter().collect()
+    let column = batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name}"));
+    column
+        .as_primitive::<TimestampMillisecondType>()
+        .iter()
+        .collect()
 }
 
 fn booleans(batch: &RecordBatch, name: &str) -> Vec<Option<bool>> {
-    let column = batch.column_by_name(name).unwrap_or_else(|| panic!("no column {name}"));
+    let column = batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name}"));
     column.as_boolean().iter().collect()
 }
 
 fn int64s(batch: &RecordBatch, name: &str) -> Vec<Option<i64>> {
-    let column = batch.column_by_name(name).unwrap_or_else(|| panic!("no column {name}"));
+    let column = batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name}"));
     column.as_primitive::<Int64Type>().iter().collect()
 }
 
@@ -205,7 +248,10 @@ fn file_name_without_shard() {
 
 #[test]
 fn file_name_with_shard() {
-    assert_eq!(file_name(&context(Some((2, 8)))), format!("{SCAN_ID}-shard-2-of-8.parquet"));
+    assert_eq!(
+        file_name(&context(Some((2, 8)))),
+        format!("{SCAN_ID}-shard-2-of-8.parquet")
+    );
 }
 
 #[tokio::test]
@@ -216,7 +262,11 @@ async fn finish_returns_final_paths_in_table_order() {
 
     let expected: Vec<String> = Table::ALL
         .iter()
-        .map(|table| table_path(temp.path(), *table, &format!("{SCAN_ID}.parquet")).display().to_string())
+        .map(|table| {
+            table_path(temp.path(), *table, &format!("{SCAN_ID}.parquet"))
+                .display()
+                .to_string()
+        })
         .collect();
     assert_eq!(locations, expected);
 }
@@ -230,7 +280,11 @@ async fn sharded_scan_writes_shard_file_names() {
     writer.finish().await.unwrap();
 
     for table in Table::ALL {
-        let path = table_path(temp.path(), table, &format!("{SCAN_ID}-shard-0-of-3.parquet"));
+        let path = table_path(
+            temp.path(),
+            table,
+            &format!("{SCAN_ID}-shard-0-of-3.parquet"),
+        );
         assert!(path.is_file(), "{}", path.display());
     }
 }
@@ -240,25 +294,43 @@ async fn findings_round_trip_every_column() {
     let temp = tempfile::tempdir().unwrap();
     write_sample_scan(temp.path()).await;
 
-    let batch = read_table(&table_path(temp.path(), Table::Findings, &format!("{SCAN_ID}.parquet")));
+    let batch = read_table(&table_path(
+        temp.path(),
+        Table::Findings,
+        &format!("{SCAN_ID}.parquet"),
+    ));
 
     assert_eq!(batch.num_rows(), 3);
     assert_eq!(texts(&batch, "scan_id"), [SCAN_ID; 3]);
     assert_eq!(timestamps(&batch, "scanned_at"), [Some(SCANNED_AT); 3]);
-    assert_eq!(texts(&batch, "account_id"), ["111111111111", "111111111111", "222222222222"]);
+    assert_eq!(
+        texts(&batch, "account_id"),
+        ["111111111111", "111111111111", "222222222222"]
+    );
     assert_eq!(texts(&batch, "account_name"), ["prod", "prod", "staging"]);
     assert_eq!(texts(&batch, "control_id"), ["cis_v120_1_2"; 3]);
     assert_eq!(
         texts(&batch, "resource"),
-        ["arn:aws:iam::111111111111:root", "arn:aws:iam::111111111111:user/alice", "arn:aws:::222222222222"]
+        [
+            "arn:aws:iam::111111111111:root",
+            "arn:aws:iam::111111111111:user/alice",
+            "arn:aws:::222222222222"
+        ]
     );
     assert_eq!(texts(&batch, "user_name"), ["<root_account>", "alice", ""]);
     assert_eq!(texts(&batch, "status"), ["alarm", "alarm", "error"]);
     assert_eq!(
         texts(&batch, "reason"),
-        ["root without MFA", "alice has a password and no MFA", "credential report could not be read"]
+        [
+            "root without MFA",
+            "alice has a password and no MFA",
+            "credential report could not be read"
+        ]
     );
-    assert_eq!(timestamps(&batch, "report_generated_at"), [Some(GENERATED_AT), Some(GENERATED_AT), None]);
+    assert_eq!(
+        timestamps(&batch, "report_generated_at"),
+        [Some(GENERATED_AT), Some(GENERATED_AT), None]
+    );
 }
 
 #[tokio::test]
@@ -266,35 +338,99 @@ async fn credential_report_round_trips_every_column() {
     let temp = tempfile::tempdir().unwrap();
     write_sample_scan(temp.path()).await;
 
-    let batch = read_table(&table_path(temp.path(), Table::CredentialReport, &format!("{SCAN_ID}.parquet")));
+    let batch = read_table(&table_path(
+        temp.path(),
+        Table::CredentialReport,
+        &format!("{SCAN_ID}.parquet"),
+    ));
 
     assert_eq!(batch.num_rows(), 2, "only the parsed rows are written");
     assert_eq!(batch.num_columns(), 26);
     assert_eq!(texts(&batch, "scan_id"), [SCAN_ID; 2]);
     assert_eq!(texts(&batch, "account_id"), ["111111111111"; 2]);
-    assert_eq!(timestamps(&batch, "report_generated_at"), [Some(GENERATED_AT); 2]);
+    assert_eq!(
+        timestamps(&batch, "report_generated_at"),
+        [Some(GENERATED_AT); 2]
+    );
     assert_eq!(texts(&batch, "user"), ["<root_account>", "alice"]);
-    assert_eq!(texts(&batch, "arn"), ["arn:aws:iam::111111111111:root", "arn:aws:iam::111111111111:user/alice"]);
-    assert_eq!(timestamps(&batch, "user_creation_time"), [Some(1_500_000_000_000), Some(1_600_000_000_000)]);
+    assert_eq!(
+        texts(&batch, "arn"),
+        [
+            "arn:aws:iam::111111111111:root",
+            "arn:aws:iam::111111111111:user/alice"
+        ]
+    );
+    assert_eq!(
+        timestamps(&batch, "user_creation_time"),
+        [Some(1_500_000_000_000), Some(1_600_000_000_000)]
+    );
     assert_eq!(booleans(&batch, "password_enabled"), [None, Some(true)]);
-    assert_eq!(texts(&batch, "password_enabled_raw"), ["not_supported", "true"]);
-    assert_eq!(timestamps(&batch, "password_last_used"), [Some(1_700_000_000_000), Some(1_710_000_000_000)]);
-    assert_eq!(timestamps(&batch, "password_last_changed"), [None, Some(1_650_000_000_000)]);
-    assert_eq!(timestamps(&batch, "password_next_rotation"), [None, Some(1_720_000_000_000)]);
+    assert_eq!(
+        texts(&batch, "password_enabled_raw"),
+        ["not_supported", "true"]
+    );
+    assert_eq!(
+        timestamps(&batch, "password_last_used"),
+        [Some(1_700_000_000_000), Some(1_710_000_000_000)]
+    );
+    assert_eq!(
+        timestamps(&batch, "password_last_changed"),
+        [None, Some(1_650_000_000_000)]
+    );
+    assert_eq!(
+        timestamps(&batch, "password_next_rotation"),
+        [None, Some(1_720_000_000_000)]
+    );
     assert_eq!(booleans(&batch, "mfa_active"), [Some(false), Some(false)]);
-    assert_eq!(booleans(&batch, "access_key_1_active"), [Some(false), Some(true)]);
-    assert_eq!(timestamps(&batch, "access_key_1_last_rotated"), [None, Some(1_660_000_000_000)]);
-    assert_eq!(timestamps(&batch, "access_key_1_last_used_date"), [None, Some(1_711_000_000_000)]);
-    assert_eq!(strings(&batch, "access_key_1_last_used_region"), [None, Some("eu-west-1".to_owned())]);
-    assert_eq!(strings(&batch, "access_key_1_last_used_service"), [None, Some("s3".to_owned())]);
-    assert_eq!(booleans(&batch, "access_key_2_active"), [Some(false), Some(true)]);
-    assert_eq!(timestamps(&batch, "access_key_2_last_rotated"), [None, Some(1_670_000_000_000)]);
-    assert_eq!(timestamps(&batch, "access_key_2_last_used_date"), [None, None]);
-    assert_eq!(strings(&batch, "access_key_2_last_used_region"), [None, None]);
-    assert_eq!(strings(&batch, "access_key_2_last_used_service"), [None, None]);
+    assert_eq!(
+        booleans(&batch, "access_key_1_active"),
+        [Some(false), Some(true)]
+    );
+    assert_eq!(
+        timestamps(&batch, "access_key_1_last_rotated"),
+        [None, Some(1_660_000_000_000)]
+    );
+    assert_eq!(
+        timestamps(&batch, "access_key_1_last_used_date"),
+        [None, Some(1_711_000_000_000)]
+    );
+    assert_eq!(
+        strings(&batch, "access_key_1_last_used_region"),
+        [None, Some("eu-west-1".to_owned())]
+    );
+    assert_eq!(
+        strings(&batch, "access_key_1_last_used_service"),
+        [None, Some("s3".to_owned())]
+    );
+    assert_eq!(
+        booleans(&batch, "access_key_2_active"),
+        [Some(false), Some(true)]
+    );
+    assert_eq!(
+        timestamps(&batch, "access_key_2_last_rotated"),
+        [None, Some(1_670_000_000_000)]
+    );
+    assert_eq!(
+        timestamps(&batch, "access_key_2_last_used_date"),
+        [None, None]
+    );
+    assert_eq!(
+        strings(&batch, "access_key_2_last_used_region"),
+        [None, None]
+    );
+    assert_eq!(
+        strings(&batch, "access_key_2_last_used_service"),
+        [None, None]
+    );
     assert_eq!(booleans(&batch, "cert_1_active"), [Some(false), Some(true)]);
-    assert_eq!(timestamps(&batch, "cert_1_last_rotated"), [None, Some(1_680_000_000_000)]);
-    assert_eq!(booleans(&batch, "cert_2_active"), [Some(false), Some(false)]);
+    assert_eq!(
+        timestamps(&batch, "cert_1_last_rotated"),
+        [None, Some(1_680_000_000_000)]
+    );
+    assert_eq!(
+        booleans(&batch, "cert_2_active"),
+        [Some(false), Some(false)]
+    );
     assert_eq!(timestamps(&batch, "cert_2_last_rotated"), [None, None]);
 }
 
@@ -303,32 +439,68 @@ async fn accounts_round_trip_every_column() {
     let temp = tempfile::tempdir().unwrap();
     write_sample_scan(temp.path()).await;
 
-    let batch = read_table(&table_path(temp.path(), Table::Accounts, &format!("{SCAN_ID}.parquet")));
+    let batch = read_table(&table_path(
+        temp.path(),
+        Table::Accounts,
+        &format!("{SCAN_ID}.parquet"),
+    ));
 
     assert_eq!(batch.num_rows(), 3);
     assert_eq!(texts(&batch, "scan_id"), [SCAN_ID; 3]);
-    assert_eq!(texts(&batch, "account_id"), ["111111111111", "222222222222", "333333333333"]);
-    assert_eq!(texts(&batch, "account_name"), ["prod", "staging", "closing"]);
-    assert_eq!(texts(&batch, "account_status"), ["ACTIVE", "ACTIVE", "SUSPENDED"]);
+    assert_eq!(
+        texts(&batch, "account_id"),
+        ["111111111111", "222222222222", "333333333333"]
+    );
+    assert_eq!(
+        texts(&batch, "account_name"),
+        ["prod", "staging", "closing"]
+    );
+    assert_eq!(
+        texts(&batch, "account_status"),
+        ["ACTIVE", "ACTIVE", "SUSPENDED"]
+    );
     assert_eq!(texts(&batch, "outcome"), ["scanned", "failed", "skipped"]);
     assert_eq!(
         strings(&batch, "error_code"),
-        [None, Some("assume_role_denied".to_owned()), Some("account_not_active".to_owned())]
+        [
+            None,
+            Some("assume_role_denied".to_owned()),
+            Some("account_not_active".to_owned())
+        ]
     );
     assert_eq!(
         strings(&batch, "error_message"),
-        [None, Some("AccessDenied on AssumeRole".to_owned()), Some("account is SUSPENDED".to_owned())]
+        [
+            None,
+            Some("AccessDenied on AssumeRole".to_owned()),
+            Some("account is SUSPENDED".to_owned())
+        ]
     );
     assert_eq!(
         timestamps(&batch, "started_at"),
-        [Some(SCANNED_AT + 1_000), Some(SCANNED_AT + 2_000), Some(SCANNED_AT + 5_000)]
+        [
+            Some(SCANNED_AT + 1_000),
+            Some(SCANNED_AT + 2_000),
+            Some(SCANNED_AT + 5_000)
+        ]
     );
     assert_eq!(
         timestamps(&batch, "finished_at"),
-        [Some(SCANNED_AT + 4_000), Some(SCANNED_AT + 3_000), Some(SCANNED_AT + 5_000)]
+        [
+            Some(SCANNED_AT + 4_000),
+            Some(SCANNED_AT + 3_000),
+            Some(SCANNED_AT + 5_000)
+        ]
     );
-    assert_eq!(int64s(&batch, "users"), [Some(3), None, None], "users counts every report row");
-    assert_eq!(timestamps(&batch, "report_generated_at"), [Some(GENERATED_AT), None, None]);
+    assert_eq!(
+        int64s(&batch, "users"),
+        [Some(3), None, None],
+        "users counts every report row"
+    );
+    assert_eq!(
+        timestamps(&batch, "report_generated_at"),
+        [Some(GENERATED_AT), None, None]
+    );
 }
 
 #[tokio::test]
@@ -337,7 +509,11 @@ async fn written_files_carry_table_schemas() {
     write_sample_scan(temp.path()).await;
 
     for table in Table::ALL {
-        let batch = read_table(&table_path(temp.path(), table, &format!("{SCAN_ID}.parquet")));
+        let batch = read_table(&table_path(
+            temp.path(),
+            table,
+            &format!("{SCAN_ID}.parquet"),
+        ));
         assert_eq!(batch.schema(), table.schema(), "{table}");
     }
 }
@@ -368,7 +544,11 @@ async fn timestamps_are_utc_adjusted_millis() {
 
     let reader = SerializedFileReader::new(fs::File::open(path).unwrap()).unwrap();
     let schema = reader.metadata().file_metadata().schema_descr();
-    let started_at = schema.columns().iter().find(|column| column.name() == "started_at").unwrap();
+    let started_at = schema
+        .columns()
+        .iter()
+        .find(|column| column.name() == "started_at")
+        .unwrap();
 
     assert_eq!(
         started_at.logical_type_ref(),
@@ -403,7 +583,10 @@ fn abandon_leaves_no_files() {
 
     for table in Table::ALL {
         let dir = temp.path().join(table.name()).join("dt=2024-05-01");
-        let names: Vec<_> = fs::read_dir(&dir).unwrap().map(|entry| entry.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
         assert!(names.is_empty(), "{table}: {names:?}");
     }
 }
@@ -416,8 +599,15 @@ async fn rerun_with_same_scan_id_keeps_earlier_files() {
 
     let error = ScanWriter::create(&store, &context(None)).err().unwrap();
 
-    assert!(matches!(error, OutputError::AlreadyExists { .. }), "{error:?}");
-    let batch = read_table(&table_path(temp.path(), Table::Accounts, &format!("{SCAN_ID}.parquet")));
+    assert!(
+        matches!(error, OutputError::AlreadyExists { .. }),
+        "{error:?}"
+    );
+    let batch = read_table(&table_path(
+        temp.path(),
+        Table::Accounts,
+        &format!("{SCAN_ID}.parquet"),
+    ));
     assert_eq!(batch.num_rows(), 3);
 }
 
@@ -435,7 +625,12 @@ async fn row_groups_stream_at_configured_size() {
 
     let path = table_path(temp.path(), Table::Accounts, &format!("{SCAN_ID}.parquet"));
     let reader = SerializedFileReader::new(fs::File::open(path).unwrap()).unwrap();
-    let row_groups: Vec<i64> = reader.metadata().row_groups().iter().map(|group| group.num_rows()).collect();
+    let row_groups: Vec<i64> = reader
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|group| group.num_rows())
+        .collect();
     assert_eq!(row_groups, [2, 2, 1]);
 }
 
@@ -443,12 +638,27 @@ async fn row_groups_stream_at_configured_size() {
 fn encode_report_rows_writes_parsed_rows() {
     let report = scanned_account().report.unwrap();
 
-    let bytes = encode_report_rows(Vec::new(), SCAN_ID, "111111111111", &report, &WriterOptions::default()).unwrap();
+    let bytes = encode_report_rows(
+        Vec::new(),
+        SCAN_ID,
+        "111111111111",
+        &report,
+        &WriterOptions::default(),
+    )
+    .unwrap();
 
-    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).unwrap().build().unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
+        .unwrap()
+        .build()
+        .unwrap();
     let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
     let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
     assert_eq!(rows, 2);
     assert_eq!(texts(&batches[0], "user"), ["<root_account>", "alice"]);
-    assert!(batches[0].column_by_name("password_enabled").unwrap().is_null(0));
+    assert!(
+        batches[0]
+            .column_by_name("password_enabled")
+            .unwrap()
+            .is_null(0)
+    );
 }
