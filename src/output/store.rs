@@ -13,6 +13,11 @@
 //! A run that is killed leaves its temporary files behind. They are removed
 //! by the next run once they are an hour old: a live writer touches its file
 //! every ten minutes, so the sweep never removes a file in use.
+//!
+//! NOTE: a run killed during a multipart upload leaves the uploaded parts in
+//! the bucket, invisible but billed, until a lifecycle rule with
+//! `AbortIncompleteMultipartUpload` removes them. orgscan does not list or
+//! abort other runs' uploads.
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -143,7 +148,7 @@ impl fmt::Display for OutputLocation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UploadOptions {
     /// Files up to this many bytes are uploaded with one PUT, read whole into
-    /// memory; larger files use a multipart upload.
+    /// memory. Larger files use a multipart upload.
     pub multipart_threshold: u64,
     /// Bytes per multipart part. S3 requires at least 5 MiB for every part but
     /// the last, and allows 10,000 parts.
@@ -182,7 +187,7 @@ enum Backend {
 
 impl OutputStore {
     /// Opens `location`. An S3 location gets a client that uses the SDK
-    /// config's credentials provider, region and endpoint; no request is sent
+    /// config's credentials provider, region and endpoint. No request is sent
     /// until [`Self::check_writable`] or a publish.
     pub async fn open(
         location: &OutputLocation,
@@ -205,7 +210,7 @@ impl OutputStore {
         }
     }
 
-    /// Opens a local output root; no AWS config is involved.
+    /// Opens a local output root, which needs no AWS config.
     pub fn local(root: impl Into<PathBuf>) -> Self {
         OutputStore {
             backend: Backend::Local { root: root.into() },
