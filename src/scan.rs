@@ -94,7 +94,7 @@ pub struct AccountScan {
 /// A scan that could not write anything.
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
-    #[error("the output is not usable: {0}")]
+    #[error("the output is not usable")]
     Output(#[from] OutputError),
     #[error("failed to identify the caller with sts:GetCallerIdentity: {0}")]
     Identity(String),
