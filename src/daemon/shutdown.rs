@@ -78,18 +78,13 @@ impl Shutdown {
 pub fn listen_for_signals(trigger: ShutdownTrigger) -> std::io::Result<()> {
     let mut signals = Signals::install()?;
     tokio::spawn(async move {
-        loop {
-            let name = signals.recv().await;
-            match trigger.escalate() {
-                ShutdownLevel::Graceful => {
-                    tracing::info!(signal = name, "shutdown requested; no new scan starts");
-                }
-                _ => {
-                    tracing::warn!(signal = name, "second shutdown signal; abandoning the running scan now");
-                    return;
-                }
-            }
-        }
+        let name = signals.recv().await;
+        tracing::info!(signal = name, "shutdown requested; no new scan starts");
+        trigger.escalate();
+
+        let name = signals.recv().await;
+        tracing::warn!(signal = name, "second shutdown signal; abandoning the running scan now");
+        trigger.escalate();
     });
     Ok(())
 }
