@@ -597,6 +597,59 @@ fn iam_service_failure_is_retried() {
 }
 
 #[test]
+fn dropped_connection_is_retried() {
+    let org = Org::start(2);
+    let dropped = org.account_id(1).to_string();
+    let rules = json!([{
+        "operation": "GenerateCredentialReport",
+        "account": dropped,
+        "nth": 1,
+        "disconnect": true,
+    }]);
+    let proxy = FaultProxy::start(&org.moto, &rules);
+    let output_dir = tempfile::tempdir().unwrap();
+
+    let output = scan(&proxy, output_dir.path(), &[]);
+
+    assert_exit(&output, 0);
+    let tables = read_tables(output_dir.path());
+    assert_others_scanned(&tables, &org, &[]);
+
+    assert_eq!(proxy.injected().len(), 1, "{:?}", proxy.injected());
+    let logs = json_log_lines(&output.stderr);
+    let lines = retry_lines(&logs, &dropped, "iam:GenerateCredentialReport");
+    assert_retry_lines(&lines, 1);
+    assert_eq!(lines[0]["throttled"], false, "{}", lines[0]);
+}
+
+#[test]
+fn generate_report_denied_fails_only_that_account() {
+    let org = Org::start(2);
+    let denied = org.account_id(1).to_string();
+    let rules = json!([error_rule(
+        "GenerateCredentialReport",
+        Some(&denied),
+        json!({"always": true}),
+        403,
+        "AccessDenied",
+        "User is not authorized to perform: iam:GenerateCredentialReport"
+    )]);
+    let proxy = FaultProxy::start(&org.moto, &rules);
+    let output_dir = tempfile::tempdir().unwrap();
+
+    let output = scan(&proxy, output_dir.path(), &[]);
+
+    assert_exit(&output, 2);
+    let tables = read_tables(output_dir.path());
+    let row = assert_failed(&tables, &denied, "report_access_denied");
+    let message = str_field(row, "error_message");
+    assert!(message.contains("iam:GenerateCredentialReport"), "message does not name the operation: {message}");
+    assert!(message.contains(&denied), "message does not name the account: {message}");
+    assert_others_scanned(&tables, &org, &[&denied]);
+    assert_eq!(proxy.account_calls(&denied, "GenerateCredentialReport"), 1, "access denied must not be retried");
+}
+
+#[test]
 fn list_accounts_denied_publishes_nothing() {
     let org = Org::start(2);
     let rules = json!([error_rule(

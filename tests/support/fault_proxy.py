@@ -28,6 +28,7 @@ The rule file is a JSON list of rules (or an object with a "rules" list):
       "generated_time": "2024-05-06T07:08:09Z"   GeneratedTime of that result
       "body": "...", "status": 200, "content_type": "text/xml"
                                         any other replacement response
+      "disconnect": true                close the connection without a response
     }
 
 A rule with only "delay_ms" forwards the request after the delay.
@@ -87,7 +88,7 @@ QUERY_NAMESPACES = {
 
 ACCESS_KEY_IN_AUTHORIZATION = re.compile(r"Credential=([^/,\s]+)/[^/]+/[^/]+/([^/]+)/")
 
-RESPONSE_KEYS = ("error", "report_state", "report_content", "report_content_base64", "body")
+RESPONSE_KEYS = ("error", "report_state", "report_content", "report_content_base64", "body", "disconnect")
 
 
 class RuleError(ValueError):
@@ -214,6 +215,8 @@ def describe_response(rule: Rule) -> str:
         return f"error {error.get('code')} (HTTP {error.get('status', 400)})"
     if rule.response is None:
         return f"delay of {rule.delay * 1000:.0f} ms"
+    if rule.response == "disconnect":
+        return "disconnect"
     return f"replacement {rule.response}"
 
 
@@ -389,6 +392,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def answer_with_rule(self, rule: Rule, operation: str, service: str) -> None:
         spec = rule.spec
+        if rule.response == "disconnect":
+            # The handler closes the socket after this request, so the client
+            # reads end of file where it expects a status line.
+            self.close_connection = True
+            return
+
         if rule.response == "error":
             error = spec["error"]
             status = int(error.get("status", 400))
