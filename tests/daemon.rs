@@ -21,7 +21,7 @@ use common::{Moto, REGION, Seed, describe_output, run_orgscan, seed};
 const ROLE_NAME: &str = "OrgScanRole";
 
 /// Time a scan of the small seeded organization may take against moto. One
-/// scan of it measured about a second; this leaves room for a loaded CI host.
+/// scan of it measured about a second, so this leaves room for a loaded CI host.
 const FIRST_SCAN_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Time the daemon may take to serve HTTP after it starts.
@@ -91,13 +91,12 @@ impl Daemon {
         Daemon { child, address, home }
     }
 
-    /// Sends `GET path` and returns the status and body, or `None` when
-    /// nothing answers.
+    /// Sends `GET path` and returns the response, or `None` when the request fails.
     fn get(&self, path: &str) -> Option<Response> {
         http_get(self.address, path)
     }
 
-    /// Polls `path` until it returns `status`; panics with the logs after `timeout`.
+    /// Polls `path` until it returns `status`, and panics with the logs after `timeout`.
     fn wait_for_status(&mut self, path: &str, status: u16, timeout: Duration) -> Response {
         let deadline = Instant::now() + timeout;
         loop {
@@ -114,7 +113,7 @@ impl Daemon {
         }
     }
 
-    /// Sends SIGTERM and waits for the exit; panics with the logs after `timeout`.
+    /// Sends SIGTERM and waits for the exit, and panics with the logs after `timeout`.
     /// Returns the exit status and the time the exit took.
     fn terminate(&mut self, timeout: Duration) -> (ExitStatus, Duration) {
         let sent_at = Instant::now();
@@ -141,7 +140,7 @@ impl Daemon {
         fs::read_to_string(self.home.path().join("stderr")).unwrap_or_default()
     }
 
-    /// The JSON log lines on stderr; panics on a line that is not JSON.
+    /// Parses the JSON log lines on stderr and panics on a line that is not JSON.
     fn log_lines(&self) -> Vec<Value> {
         self.stderr()
             .lines()
@@ -171,7 +170,7 @@ impl Response {
     }
 }
 
-/// A plain HTTP/1.1 `GET` with `Connection: close`, enough for the daemon's
+/// Sends a plain HTTP/1.1 `GET` with `Connection: close`, enough for the daemon's
 /// small responses.
 fn http_get(address: SocketAddr, path: &str) -> Option<Response> {
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(1)).ok()?;
@@ -200,7 +199,7 @@ fn free_loopback_address() -> SocketAddr {
     listener.local_addr().unwrap()
 }
 
-/// The value of one sample in a metrics exposition, such as
+/// Returns the value of one sample in a metrics exposition, such as
 /// `orgscan_accounts_total{outcome="scanned"}`.
 fn sample(metrics: &str, series: &str) -> Option<f64> {
     metrics.lines().find_map(|line| {
@@ -209,7 +208,7 @@ fn sample(metrics: &str, series: &str) -> Option<f64> {
     })
 }
 
-/// A small organization: the management account, two members with users,
+/// Returns the seed spec of a small organization: the management account, two members with users,
 /// one member without users and one closed member.
 fn small_org() -> Value {
     json!({
@@ -349,14 +348,14 @@ fn daemon_failed_scan_keeps_running() {
     let logs = daemon.log_lines();
     let failure = logs
         .iter()
-        .find(|line| line["message"] == "scan failed; the next scan runs at the next scheduled time")
+        .find(|line| line["message"] == "scan failed, retrying at the next scheduled time")
         .unwrap_or_else(|| panic!("no scan failure logged: {logs:?}"));
     assert_eq!(failure["level"], "ERROR", "{failure}");
     let error = failure["error"].as_str().unwrap_or_default();
     assert!(error.contains("not-a-directory"), "the error does not name the path: {failure}");
 }
 
-/// A loopback endpoint that accepts connections and never answers, so a
+/// A loopback endpoint that accepts connections and never responds, so a
 /// call to it hangs until the client gives up.
 struct SilentEndpoint {
     url: String,
@@ -392,7 +391,7 @@ fn daemon_abandons_hung_scan_after_grace() {
     let iam = SilentEndpoint::start();
     let output = tempfile::tempdir().unwrap();
 
-    // Organizations and STS answer from moto; every IAM call hangs, so the
+    // moto serves Organizations and STS, and every IAM call hangs, so the
     // scan stops with its temporary files open.
     let mut env = moto.env();
     env.push(("AWS_ENDPOINT_URL_IAM", iam.url.as_str()));
@@ -431,7 +430,7 @@ fn daemon_abandons_hung_scan_after_grace() {
     let abandoned = daemon
         .log_lines()
         .into_iter()
-        .find(|line| line["message"] == "the running scan was abandoned at shutdown; its temporary files are removed");
+        .find(|line| line["message"] == "the running scan was abandoned at shutdown, and its temporary files are removed");
     assert!(abandoned.is_some_and(|line| line["level"] == "WARN"), "stderr:\n{}", daemon.stderr());
 }
 

@@ -20,7 +20,7 @@ use crate::telemetry;
 /// its own text format.
 pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// What the handlers read.
+/// The state shared by the handlers.
 #[derive(Debug, Clone)]
 pub struct HttpState {
     pub daemon: Arc<DaemonState>,
@@ -28,7 +28,7 @@ pub struct HttpState {
     pub shutdown: Shutdown,
 }
 
-/// The routes: `GET` (and so `HEAD`) on `/healthz`, `/readyz` and `/metrics`.
+/// Builds the routes: `GET` (and so `HEAD`) on `/healthz`, `/readyz` and `/metrics`.
 pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
@@ -37,19 +37,19 @@ pub fn router(state: HttpState) -> Router {
         .with_state(state)
 }
 
-/// Serves the routes on `listener` until `stop` completes; requests in
+/// Serves the routes on `listener` until `stop` completes. Requests in
 /// flight then finish first.
 pub async fn serve(listener: tokio::net::TcpListener, state: HttpState, stop: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
     axum::serve(listener, router(state)).with_graceful_shutdown(stop).await
 }
 
-/// 200 whenever the process serves HTTP.
+/// Returns 200 whenever the process serves HTTP.
 async fn healthz() -> &'static str {
     "ok"
 }
 
-/// 200 once the first scan has finished, whatever its result; 503 before,
-/// and 503 again once shutdown has started.
+/// Returns 200 once the first scan has finished, whatever its result, and
+/// 503 before it and again once shutdown has started.
 async fn readyz(State(state): State<HttpState>) -> (StatusCode, &'static str) {
     if state.shutdown.is_requested() {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down")

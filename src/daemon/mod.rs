@@ -7,8 +7,8 @@
 //! - [`state`]: readiness and the daemon's own metrics.
 //! - [`http`]: the HTTP endpoints.
 //!
-//! The config is validated once, at start, and every scan uses it; a change
-//! of the file takes a restart.
+//! The config is validated once, at start, and every scan uses it, so a
+//! change of the file takes a restart.
 
 pub mod http;
 pub mod schedule;
@@ -61,8 +61,8 @@ pub struct DaemonArgs {
     /// abandoned and its unpublished files are removed.
     #[arg(long, env = "ORGSCAN_GRACE_PERIOD", default_value = "60s", value_parser = parse_duration_flag)]
     pub grace_period: Duration,
-    /// Upper bound of the random delay before each scheduled scan, at most
-    /// half the time between two scans; 0s turns it off.
+    /// Upper bound of the random delay before each scheduled scan, capped at
+    /// half the time between two scans. 0s turns it off.
     #[arg(long, env = "ORGSCAN_JITTER", default_value = "30s", value_parser = parse_duration_flag)]
     pub jitter: Duration,
     /// Wait for the first tick instead of scanning at start. /readyz is then
@@ -72,7 +72,7 @@ pub struct DaemonArgs {
 }
 
 impl DaemonArgs {
-    /// The schedule the flags select; clap requires exactly one of them.
+    /// Returns the schedule that the flags select. Clap requires exactly one of them.
     pub fn schedule(&self) -> Schedule {
         match (&self.interval, &self.cron) {
             (Some(interval), _) => Schedule::Interval(*interval),
@@ -91,7 +91,7 @@ impl DaemonArgs {
 }
 
 fn parse_duration_flag(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|err| format!("{err}; write a duration such as 0s, 30s or 2m"))
+    humantime::parse_duration(text.trim()).map_err(|err| format!("{err} (expected a duration such as 0s, 30s or 2m)"))
 }
 
 /// Runs the daemon until SIGTERM or SIGINT, then returns `Ok` once no scan
@@ -139,14 +139,14 @@ pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(err))) => tracing::warn!(error = %err, "the HTTP server failed while stopping"),
         Ok(Err(err)) => tracing::warn!(error = %err, "the HTTP server task failed"),
-        Err(_) => tracing::warn!("the HTTP server did not stop within 5s; exiting anyway"),
+        Err(_) => tracing::warn!("timed out after 5s waiting for the HTTP server to stop"),
     }
     tracing::info!("daemon stopped");
     Ok(())
 }
 
 /// Runs one scan. A scan that writes nothing is logged at ERROR with its
-/// chain of causes and counted as `failed`; the daemon goes on either way.
+/// chain of causes and counted as `failed`, and the daemon goes on either way.
 async fn scan_and_log(settings: &Settings, clients: &AwsClients) {
     match run_scan(settings, clients, None).await {
         Ok(summary) => {
@@ -158,7 +158,7 @@ async fn scan_and_log(settings: &Settings, clients: &AwsClients) {
         }
         Err(err) => {
             telemetry::metrics().scans_finished.get_or_create(&label("result", "failed")).inc();
-            tracing::error!(error = %error_chain(&err), "scan failed; the next scan runs at the next scheduled time");
+            tracing::error!(error = %error_chain(&err), "scan failed, retrying at the next scheduled time");
         }
     }
 }
@@ -219,7 +219,7 @@ mod tests {
         let cases = [
             (&["--interval", "0s"][..], "at least 1s"),
             (&["--schedule", "0 0 * *"][..], "4 fields"),
-            (&["--interval", "1h", "--jitter", "soon"][..], "write a duration"),
+            (&["--interval", "1h", "--jitter", "soon"][..], "expected a duration"),
             (&["--interval", "1h", "--listen", "localhost"][..], "localhost"),
         ];
         for (flags, expected) in cases {

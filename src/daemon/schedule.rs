@@ -12,15 +12,15 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use tokio::time::Instant;
 
-/// The shortest interval accepted. Shorter ones would only queue skipped
+/// The minimum interval. Shorter ones would only queue skipped
 /// ticks, since a scan takes at least a few seconds.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
 
-/// The longest interval accepted: a year, far beyond any useful scan period,
+/// The maximum interval: a year, far beyond any useful scan period,
 /// and small enough that tick arithmetic never overflows.
 pub const MAX_INTERVAL: Duration = Duration::from_secs(366 * 24 * 3600);
 
-/// The most skipped cron fire times counted one by one. Past this (after a
+/// The maximum number of skipped cron fire times counted one by one. Past this (after a
 /// suspended host wakes up, say), the ticker jumps to the first fire time
 /// after now and reports this many skipped ticks.
 const MAX_COUNTED_SKIPS: u64 = 100_000;
@@ -35,8 +35,8 @@ pub enum ScheduleError {
     #[error("invalid interval {value:?}: {reason}")]
     Interval { value: String, reason: String },
     #[error(
-        "invalid cron expression {expression:?}: it has {fields} fields; write 5 \
-         (minute hour day-of-month month day-of-week), 6 (seconds first) or 7 (a year last)"
+        "invalid cron expression {expression:?}: it has {fields} fields, but 5 (minute hour \
+         day-of-month month day-of-week), 6 (seconds first) or 7 (a year last) are expected"
     )]
     FieldCount { expression: String, fields: usize },
     #[error("invalid cron expression {expression:?}: {reason}")]
@@ -68,7 +68,7 @@ impl fmt::Display for Schedule {
 pub fn parse_interval(text: &str) -> Result<Duration, ScheduleError> {
     let invalid = |reason: String| ScheduleError::Interval { value: text.to_owned(), reason };
     let interval = humantime::parse_duration(text.trim())
-        .map_err(|err| invalid(format!("{err}; write a duration such as 30m or 6h")))?;
+        .map_err(|err| invalid(format!("{err} (expected a duration such as 30m or 6h)")))?;
     if interval < MIN_INTERVAL {
         return Err(invalid("must be at least 1s".to_owned()));
     }
@@ -96,9 +96,9 @@ impl FromStr for CronSchedule {
     ///   day-of-week`, where days of the week are 0 to 7 (0 and 7 are Sunday)
     ///   or names. It fires at second 0.
     /// - 6 or 7 fields (seconds first, an optional year last) and the
-    ///   `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly` shorthands, as
-    ///   the cron crate reads them: there days of the week are 1 (Sunday) to
-    ///   7 (Saturday), so names are the safer choice.
+    ///   `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly` shorthands,
+    ///   as the cron crate reads them. There days of the week are 1 (Sunday)
+    ///   to 7 (Saturday), so names are the safer choice.
     ///
     /// NOTE: when both day-of-month and day-of-week are restricted, a time
     /// must match both (the cron crate's rule), not either one as in Vixie
@@ -133,7 +133,7 @@ impl FromStr for CronSchedule {
 }
 
 impl CronSchedule {
-    /// The fire times strictly after `after`.
+    /// Returns the fire times strictly after `after`.
     pub fn fire_times_after(&self, after: DateTime<Utc>) -> impl Iterator<Item = DateTime<Utc>> + '_ {
         self.schedule.after(&after)
     }
@@ -186,7 +186,7 @@ fn days_of_week(field: &str) -> Result<String, String> {
         // `FRI-SUN` ends on Sunday, day 7.
         let last = if last == 0 && first > 0 { 7 } else { last };
         if first > last {
-            return Err(format!("the range {range:?} runs backwards; write it from the earlier day"));
+            return Err(format!("the range {range:?} runs backwards, so write the earlier day first"));
         }
 
         for day in (first..=last).step_by(step as usize) {
@@ -205,20 +205,20 @@ fn days_of_week(field: &str) -> Result<String, String> {
     Ok(names.join(","))
 }
 
-/// A crontab day of the week: 0 to 7, or a three-letter name, any case.
+/// Parses a crontab day of the week: 0 to 7, or a three-letter name in any case.
 fn day_number(text: &str) -> Result<u32, String> {
     if let Ok(number) = text.parse::<u32>() {
         return if number <= 7 {
             Ok(number)
         } else {
-            Err(format!("day {number} is out of range; days of the week are 0 to 7 (0 and 7 are Sunday)"))
+            Err(format!("day {number} is out of range, because days of the week are 0 to 7 (0 and 7 are Sunday)"))
         };
     }
     DAY_NAMES
         .iter()
         .position(|name| name.eq_ignore_ascii_case(text))
         .map(|index| index as u32)
-        .ok_or_else(|| format!("{text:?} is not a day of the week; write 0 to 7 or SUN to SAT"))
+        .ok_or_else(|| format!("{text:?} is not a day of the week (expected 0 to 7 or SUN to SAT)"))
 }
 
 /// One scheduled scan time.
@@ -228,7 +228,7 @@ pub struct Tick {
     pub at: Instant,
     /// The same time on the wall clock, for logs and metrics.
     pub wall: DateTime<Utc>,
-    /// Time from this tick to the one after it; `Duration::MAX` when there is none.
+    /// Time from this tick to the one after it, or `Duration::MAX` when there is none.
     pub gap: Duration,
     /// Ticks that fell before this call, while a scan ran, and were skipped.
     pub skipped: u64,
@@ -252,8 +252,8 @@ enum LastTick {
 }
 
 impl Ticker {
-    /// A ticker whose first tick falls one interval, or at the first cron
-    /// fire time, after the start.
+    /// Creates a ticker whose first tick falls one interval, or at the first
+    /// cron fire time, after the start.
     pub fn new(schedule: Schedule, start: Instant, start_wall: DateTime<Utc>) -> Self {
         let last = match schedule {
             Schedule::Interval(_) => LastTick::Interval(start),
@@ -262,7 +262,7 @@ impl Ticker {
         Ticker { schedule, last }
     }
 
-    /// The first tick at or after `now`. Ticks since the last one that fell
+    /// Returns the first tick at or after `now`. Ticks since the last one that fell
     /// before `now` are skipped and counted in [`Tick::skipped`]. Returns
     /// `None` when a cron expression has no fire time left.
     pub fn next_tick(&mut self, now: Instant, wall_now: DateTime<Utc>) -> Option<Tick> {
@@ -283,8 +283,8 @@ impl Ticker {
 }
 
 fn next_interval_tick(interval: Duration, last: Instant, now: Instant, wall_now: DateTime<Utc>) -> Tick {
-    // The ticks after `last` fall at last + k * interval, k >= 1; those
-    // before `now` are skipped: k < (now - last) / interval.
+    // The ticks after `last` fall at last + k * interval for k >= 1, and
+    // those before `now` (k < (now - last) / interval) are skipped.
     let behind = now.saturating_duration_since(last).as_nanos();
     let step = interval.as_nanos();
     let skipped = behind.div_ceil(step).saturating_sub(1);
@@ -325,7 +325,7 @@ fn chrono_duration(duration: Duration) -> chrono::TimeDelta {
     chrono::TimeDelta::from_std(duration).unwrap_or(chrono::TimeDelta::MAX)
 }
 
-/// A random delay in `[0, max]` before a scheduled scan, so that daemons
+/// Draws a random delay in `[0, max]` before a scheduled scan, so that daemons
 /// started together do not call AWS at the same instant. It stays below half
 /// the gap to the following tick, so jitter alone never skips a tick.
 pub fn draw_jitter(max: Duration, tick: &Tick, rng: &mut impl Rng) -> Duration {

@@ -15,7 +15,7 @@ use super::schedule::{Ticker, draw_jitter};
 use super::shutdown::Shutdown;
 use super::state::DaemonState;
 
-/// How the loop runs, apart from the schedule itself.
+/// Options of the loop, apart from the schedule itself.
 #[derive(Debug, Clone, Copy)]
 pub struct LoopOptions {
     /// Scan once at start, before the first tick.
@@ -26,7 +26,7 @@ pub struct LoopOptions {
     pub grace_period: Duration,
 }
 
-/// How a scan ended.
+/// The end of one scan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScanEnd {
     /// The scan future completed, whatever its result.
@@ -73,14 +73,14 @@ impl<C: Fn() -> DateTime<Utc>> Scheduler<C> {
         loop {
             let now = tokio::time::Instant::now();
             let Some(tick) = self.ticker.next_tick(now, (self.wall_clock)()) else {
-                tracing::warn!("the schedule has no fire time left; no further scan will start");
+                tracing::warn!("the schedule has no fire time left, so no further scan starts");
                 shutdown.requested().await;
                 return;
             };
             if tick.skipped > 0 {
                 tracing::warn!(
                     skipped = tick.skipped,
-                    "the previous scan ran past the next scheduled times; those scans were skipped"
+                    "skipped scheduled scans because the previous scan was still running"
                 );
                 self.state.metrics.skipped_ticks.inc_by(tick.skipped);
             }
@@ -120,7 +120,7 @@ impl<C: Fn() -> DateTime<Utc>> Scheduler<C> {
         // Dropping the future abandons the scan: its writer removes its
         // temporary files, so nothing more is published.
         // NOTE: a scan dropped while it publishes its three files keeps those
-        // already published; `accounts` is published last, so a scan without
+        // already published. `accounts` is published last, so a scan without
         // it is incomplete.
         drop(scan);
 
@@ -129,7 +129,7 @@ impl<C: Fn() -> DateTime<Utc>> Scheduler<C> {
             ScanEnd::Finished => self.state.mark_ready(),
             ScanEnd::Abandoned => tracing::warn!(
                 grace_period = %humantime::format_duration(self.options.grace_period),
-                "the running scan was abandoned at shutdown; its temporary files are removed"
+                "the running scan was abandoned at shutdown, and its temporary files are removed"
             ),
         }
         end
@@ -142,7 +142,7 @@ impl<C: Fn() -> DateTime<Utc>> Scheduler<C> {
     ) -> ScanEnd {
         tracing::info!(
             grace_period = %humantime::format_duration(self.options.grace_period),
-            "shutdown requested during a scan; waiting for it to finish"
+            "shutdown requested during a scan, waiting for it to finish"
         );
         tokio::select! {
             biased;

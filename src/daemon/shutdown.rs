@@ -2,8 +2,8 @@
 //! `tokio::sync::watch` channel.
 //!
 //! The first SIGTERM or SIGINT requests a graceful shutdown: no new scan
-//! starts and a running scan gets its grace period. A second signal asks to
-//! stop at once, abandoning the running scan.
+//! starts and a running scan gets its grace period. A second signal requests
+//! an immediate stop, which abandons the running scan.
 
 use tokio::sync::watch;
 
@@ -11,7 +11,7 @@ use tokio::sync::watch;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ShutdownLevel {
     Running,
-    /// Start nothing new; let a running scan finish within its grace period.
+    /// Start nothing new, and let a running scan finish within its grace period.
     Graceful,
     /// Abandon a running scan now.
     Immediate,
@@ -29,7 +29,7 @@ pub struct Shutdown {
     receiver: watch::Receiver<ShutdownLevel>,
 }
 
-/// A new trigger and the receiver it drives.
+/// Creates a trigger and the receiver it drives.
 pub fn channel() -> (ShutdownTrigger, Shutdown) {
     let (sender, receiver) = watch::channel(ShutdownLevel::Running);
     (ShutdownTrigger { sender }, Shutdown { receiver })
@@ -79,11 +79,11 @@ pub fn listen_for_signals(trigger: ShutdownTrigger) -> std::io::Result<()> {
     let mut signals = Signals::install()?;
     tokio::spawn(async move {
         let name = signals.recv().await;
-        tracing::info!(signal = name, "shutdown requested; no new scan starts");
+        tracing::info!(signal = name, "shutdown requested, so no new scan starts");
         trigger.escalate();
 
         let name = signals.recv().await;
-        tracing::warn!(signal = name, "second shutdown signal; abandoning the running scan now");
+        tracing::warn!(signal = name, "second shutdown signal, abandoning the running scan now");
         trigger.escalate();
     });
     Ok(())
@@ -126,7 +126,7 @@ impl Signals {
 
     /// Waits for the next Ctrl-C and returns its name.
     async fn recv(&mut self) -> &'static str {
-        // An error here means no handler could be installed; waiting forever
+        // An error here means no handler could be installed. Waiting forever
         // then matches a process that never receives the signal.
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;

@@ -1,4 +1,4 @@
-//! What the scheduler shares with the HTTP endpoints: readiness and the
+//! State shared by the scheduler and the HTTP endpoints: readiness and the
 //! daemon's own metrics.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,7 +18,7 @@ pub struct DaemonState {
 }
 
 impl DaemonState {
-    /// A state that is ready at once (`ready`), or after the first scan.
+    /// Creates a state that is ready at once (`ready`), or after the first scan.
     pub fn new(ready: bool) -> Self {
         DaemonState {
             ready: AtomicBool::new(ready),
@@ -82,7 +82,7 @@ impl DaemonMetrics {
         self.next_scan.set(at.timestamp_millis() as f64 / 1000.0);
     }
 
-    /// The registry, for the `/metrics` encoder.
+    /// Returns the registry, for the `/metrics` encoder.
     pub fn registry(&self) -> &Registry {
         &self.registry
     }

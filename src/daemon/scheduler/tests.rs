@@ -71,7 +71,7 @@ fn options(initial_scan: bool, jitter: Duration, grace_period: Duration) -> Loop
     }
 }
 
-/// A wall clock that starts at `base` and follows tokio's paused clock.
+/// Returns a wall clock that starts at `base` and follows tokio's paused clock.
 fn paused_wall_clock(base: DateTime<Utc>) -> impl Fn() -> DateTime<Utc> {
     let start = Instant::now();
     move || base + TimeDelta::from_std(start.elapsed()).unwrap()
