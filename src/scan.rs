@@ -264,7 +264,9 @@ pub async fn run_scan(
     drop(sender);
 
     let writer = writer_thread.await.map_err(OutputError::Task)??;
-    summary.files = writer.finish().await?;
+    // Publishing runs in its own task, so a caller that drops this future
+    // (the daemon abandoning a scan) never leaves a scan half published.
+    summary.files = tokio::spawn(writer.finish()).await.map_err(OutputError::Task)??;
     if let Some(bar) = &progress {
         bar.finish_and_clear();
     }
