@@ -140,14 +140,15 @@ fn scan_integration_org_writes_every_user() {
         assert!(started <= finished, "account {account_id} finished before it started: {row}");
     }
 
-    // A suspended account is never scanned; it may be listed as skipped.
+    // A suspended account is listed as skipped and never scanned.
     let closed_id = str_field(suspended[0], "id");
-    for row in account_rows.iter().filter(|row| row["account_id"] == closed_id) {
-        assert_eq!(row["outcome"], "skipped", "closed account {closed_id}: {row}");
-        assert_eq!(row["account_status"], "SUSPENDED", "closed account {closed_id}: {row}");
-    }
-    assert!(
-        account_rows.len() <= active.len() + 1,
+    let closed_rows: Vec<&Value> = account_rows.iter().filter(|row| row["account_id"] == closed_id).collect();
+    assert_eq!(closed_rows.len(), 1, "closed account {closed_id}: expected one accounts row, found {closed_rows:?}");
+    assert_eq!(closed_rows[0]["outcome"], "skipped", "closed account {closed_id}: {}", closed_rows[0]);
+    assert_eq!(closed_rows[0]["account_status"], "SUSPENDED", "closed account {closed_id}: {}", closed_rows[0]);
+    assert_eq!(
+        account_rows.len(),
+        active.len() + 1,
         "accounts table has rows for accounts that were never seeded: {account_rows:?}"
     );
 
