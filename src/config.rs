@@ -146,7 +146,7 @@ pub struct ScanArgs {
     pub shard: Option<String>,
 }
 
-/// Which part of the organization this run scans.
+/// The part of the organization this run scans: shard `index` of `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
     pub index: u32,

@@ -181,7 +181,7 @@ async fn accounts_under(
     Ok(accounts)
 }
 
-/// What to do with one listed account.
+/// The decision for one listed account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selection {
     Scan,

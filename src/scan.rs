@@ -39,7 +39,7 @@ pub struct ScanContext {
 }
 
 impl ScanContext {
-    /// A new scan starting now.
+    /// Starts the identity of a new scan, dated now.
     pub fn new(shard: Option<(u32, u32)>) -> Self {
         let now = chrono::Utc::now();
         ScanContext {
@@ -51,7 +51,7 @@ impl ScanContext {
     }
 }
 
-/// What happened to one account.
+/// The outcome of one account in one scan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Outcome {
     Scanned,
@@ -256,7 +256,7 @@ pub async fn run_scan(
             bar.inc(1);
         }
         if sender.send(scan).await.is_err() {
-            // The writer thread stopped on an error; its result below says why.
+            // The writer thread stopped on an error, which its result below returns.
             break;
         }
     }

@@ -2,8 +2,8 @@
 //!
 //! Logs go to stderr, as readable lines on a terminal and JSON lines
 //! elsewhere (Kubernetes). Metrics live in one process-wide Prometheus
-//! registry that the daemon serves; their labels never carry account ids,
-//! so their cardinality does not grow with the organization.
+//! registry that the daemon serves. Their labels never carry account ids, so
+//! their cardinality does not grow with the organization.
 
 use std::io::IsTerminal;
 use std::sync::OnceLock;

@@ -30,11 +30,10 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// Eight attempts with caps of 0.5, 1, 2, 4, 8, 16 and 20 seconds wait
-    /// about 26 seconds on average in the worst case, so a call survives a
-    /// burst of throttling (IAM and Organizations throttle per account and
-    /// recover within seconds) yet one stuck call cannot hold an account for
-    /// more than two minutes.
+    /// Eight attempts with backoff caps of 0.5, 1, 2, 4, 8, 16 and 20 seconds
+    /// wait about 26 seconds on average when every retry is needed. That rides
+    /// out a burst of throttling, which IAM and Organizations clear within
+    /// seconds, yet no call holds an account for more than two minutes.
     fn default() -> Self {
         RetryPolicy {
             max_attempts: 8,

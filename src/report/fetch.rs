@@ -1,6 +1,6 @@
 //! Downloading one account's credential report.
 //!
-//! `GenerateCredentialReport` is called until IAM says COMPLETE, then
+//! `GenerateCredentialReport` is called until IAM returns COMPLETE, then
 //! `GetCredentialReport` downloads it. IAM builds a new report at most once
 //! every four hours and returns COMPLETE at once while the last one is
 //! younger, so most scans cost two calls per account. Every call passes the
