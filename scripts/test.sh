@@ -9,5 +9,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install-test-deps.sh
+scripts/install-test-deps.sh --spark
 exec cargo test "$@"

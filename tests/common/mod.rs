@@ -306,10 +306,16 @@ pub fn seed(moto: &Moto, source: Seed<'_>) -> Value {
 /// Panics when the readers disagree. With `ORGSCAN_TEST_SPARK=1` in the
 /// environment Spark reads the tables too (needs `pip install pyspark`).
 pub fn read_tables(dir: &Path) -> Value {
+    let with_spark = std::env::var("ORGSCAN_TEST_SPARK").as_deref() == Ok("1");
+    read_tables_with(dir, with_spark)
+}
+
+/// Reads the three tables like [`read_tables`], and with Spark (parquet-java) too when `with_spark` is set.
+pub fn read_tables_with(dir: &Path, with_spark: bool) -> Value {
     let workdir = tempfile::tempdir().expect("failed to create a temporary directory for the reader");
     let mut command = python_script("read_tables.py", workdir.path());
     command.arg(dir);
-    if std::env::var("ORGSCAN_TEST_SPARK").as_deref() == Ok("1") {
+    if with_spark {
         command.arg("--with-spark");
     }
 
