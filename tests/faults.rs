@@ -71,13 +71,6 @@ impl Org {
         str_field(&self.accounts()[index], "id")
     }
 
-    fn account(&self, account_id: &str) -> &Value {
-        self.accounts()
-            .iter()
-            .find(|account| account["id"] == account_id)
-            .unwrap_or_else(|| panic!("account {account_id} was not seeded"))
-    }
-
     fn ids(&self) -> Vec<&str> {
         self.accounts().iter().map(|account| str_field(account, "id")).collect()
     }

@@ -19,7 +19,7 @@ use common::{Moto, Seed, describe_output, read_tables, run_orgscan, seed};
 const SCANNER_SECRET_KEY: &str = "orgscanTestSecretKey7f3a9cDoNotLog";
 const SCANNER_SESSION_TOKEN: &str = "orgscanTestSessionToken51d2e8DoNotLog";
 
-/// A secret and the forms it could take in text: whole, percent-encoded as
+/// Returns the forms a secret could take in text: whole, percent-encoded as
 /// in a form body, and a middle slice that a truncated print would keep.
 fn secret_forms(secret: &str) -> Vec<String> {
     let mut forms = vec![secret.to_string()];

@@ -2,9 +2,10 @@
 //! can stop at any moment.
 //!
 //! [`FaultProxy`] runs `tests/support/fault_proxy.py` on a free 127.0.0.1
-//! port. It forwards every request to a [`Moto`] server and answers the
-//! requests that match its rules with AWS errors, replacement bodies or
-//! added latency; the script's docstring gives the rule format. The proxy
+//! port. It forwards every request to a [`Moto`] server, except that a
+//! request matching one of its rules gets an AWS error, a replacement body,
+//! a closed connection or added latency. The script's docstring gives the
+//! rule format. The proxy
 //! counts calls per operation and per account, so tests can assert how many
 //! retries orgscan made.
 //!
@@ -142,7 +143,8 @@ impl FaultProxy {
         let (head, body) = response
             .split_once("\r\n\r\n")
             .unwrap_or_else(|| panic!("malformed stats response: {response}"));
-        assert!(head.starts_with("HTTP/1.") && head.contains(" 200 "), "stats request failed: {head}");
+        let status_line = head.lines().next().unwrap_or_default();
+        assert!(status_line.contains(" 200 "), "stats request failed: {head}");
         serde_json::from_str(body).unwrap_or_else(|error| panic!("stats body is not JSON: {error}: {body}"))
     }
 
@@ -161,7 +163,7 @@ impl FaultProxy {
         self.stats()["injected"].as_array().cloned().unwrap_or_default()
     }
 
-    /// Every set of credentials that AssumeRole returned through the proxy.
+    /// Returns every set of credentials that AssumeRole returned through the proxy.
     pub fn assumed_credentials(&self) -> Vec<AssumedCredentials> {
         let stats = self.stats();
         let entries = stats["assumed_credentials"].as_array().cloned().unwrap_or_default();
@@ -200,7 +202,7 @@ pub struct RunningOrgscan {
 }
 
 impl RunningOrgscan {
-    /// The process id, for signals.
+    /// Returns the process id, for signals.
     pub fn id(&self) -> u32 {
         self.child.id()
     }
@@ -237,7 +239,7 @@ impl RunningOrgscan {
         }
     }
 
-    /// What the process wrote to stderr so far.
+    /// Returns what the process wrote to stderr so far.
     pub fn stderr(&self) -> String {
         fs::read_to_string(self.output_path("stderr")).unwrap_or_default()
     }
@@ -292,7 +294,7 @@ pub fn spawn_orgscan<S: AsRef<OsStr>>(args: &[S], env: &[(&str, &str)]) -> Runni
     RunningOrgscan { child, home }
 }
 
-/// The JSON log lines of a run with `--log-format json`; other lines are skipped.
+/// Parses the JSON log lines of a run with `--log-format json` and skips other lines.
 pub fn json_log_lines(stderr: &[u8]) -> Vec<Value> {
     String::from_utf8_lossy(stderr)
         .lines()
@@ -301,7 +303,7 @@ pub fn json_log_lines(stderr: &[u8]) -> Vec<Value> {
         .collect()
 }
 
-/// The log lines whose message is `message`.
+/// Returns the log lines whose message is `message`.
 pub fn log_lines_with_message<'a>(lines: &'a [Value], message: &str) -> Vec<&'a Value> {
     lines.iter().filter(|line| line["message"] == message).collect()
 }

@@ -3,8 +3,9 @@
 
 orgscan's tests point AWS_ENDPOINT_URL at this proxy, which listens on
 127.0.0.1 only and forwards each request to a moto server that must also be
-on loopback. A rule matches one AWS operation and can answer with an AWS
-error in the service's wire format, with a replacement body, or add latency.
+on loopback. A rule matches one AWS operation and returns an AWS error in
+the service's wire format or a replacement body, closes the connection, or
+adds latency.
 
 Usage:
     fault_proxy.py --upstream http://127.0.0.1:PORT --rules rules.json --port-file FILE
