@@ -1,0 +1,188 @@
+//! CPU cost of the per-account path of a scan, on one core: parse a
+//! credential report, evaluate the console-MFA control on every row, and
+//! encode the rows as Parquet.
+//!
+//! The input is one synthetic report of 1,000,000 rows (set
+//! `ORGSCAN_BENCH_ROWS` for another size) built in memory by
+//! `support/credential_report.rs`. Each stage reports rows/s and bytes/s of
+//! that CSV. `csv_byte_records` reads the same bytes with the csv crate alone
+//! and no decoding, which bounds what the parser can reach.
+//!
+//! Run with `nice cargo bench --bench report_pipeline`; the results and the
+//! machine they came from are in BENCHMARKS.md.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+
+use orgscan::controls::{self, Status};
+use orgscan::org::Account;
+use orgscan::output::{OutputStore, ScanWriter, WriterOptions, encode_report_rows};
+use orgscan::report::{CredentialReport, parse_report};
+use orgscan::scan::{AccountScan, Outcome, ScanContext, evaluate_report};
+
+#[path = "support/credential_report.rs"]
+mod credential_report;
+
+use credential_report::{ReportMix, credential_report_csv};
+
+const DEFAULT_ROWS: usize = 1_000_000;
+const ACCOUNT_ID: &str = "111122223333";
+const SCAN_ID: &str = "0190f2a0-0000-7000-8000-000000000000";
+const GENERATED_AT: i64 = 1_717_200_000_000;
+const SEED: u64 = 0x6f72_6773_6361_6e00;
+
+/// Rows in the generated report, the root row included.
+fn row_count() -> usize {
+    match std::env::var("ORGSCAN_BENCH_ROWS") {
+        Ok(text) => text
+            .parse()
+            .unwrap_or_else(|_| panic!("invalid ORGSCAN_BENCH_ROWS {text:?}: expected a row count such as 1000000")),
+        Err(_) => DEFAULT_ROWS,
+    }
+}
+
+/// Returns the control ids a scan writes by default: one, so one finding a row.
+fn default_controls() -> Vec<String> {
+    vec![controls::CONTROL_IDS[0].to_owned()]
+}
+
+fn parsed_report(bytes: &[u8]) -> CredentialReport {
+    CredentialReport {
+        generated_at: Some(GENERATED_AT),
+        rows: parse_report(bytes).expect("the generated report parses"),
+    }
+}
+
+/// Reads every record with the csv crate and decodes nothing: the floor
+/// under any parser built on it.
+fn count_byte_records(bytes: &[u8]) -> usize {
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(bytes);
+    let mut record = csv::ByteRecord::new();
+    let mut rows = 0;
+    while reader.read_byte_record(&mut record).expect("the generated report is valid CSV") {
+        rows += 1;
+    }
+    rows
+}
+
+/// Fails the run unless every generated row parses and the control flags
+/// exactly the rows the generator meant to flag, so no stage measures an
+/// error path.
+fn check_input(bytes: &[u8], mix: &ReportMix) {
+    let report = parsed_report(bytes);
+    assert_eq!(report.rows.len(), mix.rows, "parsed row count");
+    assert!(report.rows.iter().all(Result::is_ok), "every generated row parses");
+
+    let findings = evaluate_report(&report, ACCOUNT_ID, "aws", &default_controls());
+    let alarms = findings.iter().filter(|finding| finding.status == Status::Alarm).count();
+    assert_eq!(alarms, mix.alarms, "alarm count");
+}
+
+fn account_scan(report: CredentialReport, findings: Vec<controls::Finding>) -> AccountScan {
+    AccountScan {
+        account: Account {
+            id: ACCOUNT_ID.to_owned(),
+            name: "bench".to_owned(),
+            status: "ACTIVE".to_owned(),
+        },
+        outcome: Outcome::Scanned,
+        error: None,
+        started_at: GENERATED_AT,
+        finished_at: GENERATED_AT,
+        report: Some(report),
+        findings,
+    }
+}
+
+fn report_pipeline(c: &mut Criterion) {
+    let rows = row_count();
+    let (csv, mix) = credential_report_csv(ACCOUNT_ID, rows.saturating_sub(1), SEED);
+    let bytes = csv.as_bytes();
+    check_input(bytes, &mix);
+    eprintln!(
+        "report_pipeline input: {} rows, {} bytes ({:.0} bytes a row), {} alarms",
+        mix.rows,
+        bytes.len(),
+        bytes.len() as f64 / mix.rows as f64,
+        mix.alarms
+    );
+
+    let control_ids = default_controls();
+    let options = WriterOptions::default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("failed to build a Tokio runtime");
+
+    let mut group = c.benchmark_group("report_pipeline");
+    group
+        .throughput(Throughput::ElementsAndBytes {
+            elements: mix.rows as u64,
+            bytes: bytes.len() as u64,
+        })
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(3))
+        .measurement_time(Duration::from_secs(15));
+
+    group.bench_function("csv_byte_records", |b| b.iter(|| count_byte_records(black_box(bytes))));
+
+    group.bench_function("parse", |b| b.iter(|| parse_report(black_box(bytes)).expect("report parses")));
+
+    group.bench_function("parse_evaluate", |b| {
+        b.iter(|| {
+            let report = parsed_report(black_box(bytes));
+            let findings = evaluate_report(&report, ACCOUNT_ID, "aws", &control_ids);
+            (report, findings)
+        })
+    });
+
+    group.bench_function("parse_evaluate_encode", |b| {
+        b.iter(|| {
+            let report = parsed_report(black_box(bytes));
+            let findings = evaluate_report(&report, ACCOUNT_ID, "aws", &control_ids);
+            let parquet = encode_report_rows(Vec::new(), SCAN_ID, ACCOUNT_ID, &report, &options)
+                .expect("encoding to memory succeeds");
+            (report, findings, parquet)
+        })
+    });
+
+    // The scan's own writer: all three tables, findings included, written to
+    // temporary files and published. Removing the files is not timed.
+    group.bench_function("parse_evaluate_scan_writer", |b| {
+        b.iter_batched(
+            || tempfile::tempdir().expect("failed to create a temporary output directory"),
+            |root| {
+                let report = parsed_report(black_box(bytes));
+                let findings = evaluate_report(&report, ACCOUNT_ID, "aws", &control_ids);
+                let scan = account_scan(report, findings);
+
+                let store = OutputStore::local(root.path());
+                let mut writer = ScanWriter::create(&store, &ScanContext::new(None)).expect("output files are created");
+                writer.write_account(&scan).expect("account rows are written");
+                let files = runtime.block_on(writer.finish()).expect("output files are published");
+                (root, files)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+
+    // The stages apart, on rows parsed once outside the timing.
+    let report = parsed_report(bytes);
+    group.bench_function("evaluate_only", |b| {
+        b.iter(|| evaluate_report(black_box(&report), ACCOUNT_ID, "aws", &control_ids))
+    });
+    group.bench_function("encode_only", |b| {
+        b.iter(|| {
+            encode_report_rows(Vec::new(), SCAN_ID, ACCOUNT_ID, black_box(&report), &options)
+                .expect("encoding to memory succeeds")
+        })
+    });
+
+    group.finish();
+}
+
+criterion_group!(benches, report_pipeline);
+criterion_main!(benches);
