@@ -8,9 +8,10 @@
 #            [--results FILE]
 #
 # The orgscan binary is $ORGSCAN_BIN, else target/release/orgscan when it
-# exists, else target/debug/orgscan (built when missing). The fake is built
-# with `cargo build --bench fake_aws` (the dev profile). Every request goes
-# to the fake on 127.0.0.1 with dummy keys; nothing leaves the machine.
+# exists, else target/debug/orgscan (built when missing). The fake is
+# $FAKE_AWS_BIN, else built with `cargo build --bench fake_aws` (the dev
+# profile). Every request goes to the fake on 127.0.0.1 with dummy keys, so
+# nothing leaves the machine.
 #
 # Floors, for N accounts, concurrency C, latency L and R report calls/s:
 #   accounts floor  = max(ceil(N / C) * 3L, (2N - B) / R)
@@ -66,7 +67,8 @@ case "$orgscan" in
     *) profile=unknown ;;
 esac
 
-fake="$(cargo build --bench fake_aws --message-format=json 2>/dev/null |
+fake="${FAKE_AWS_BIN:-}"
+[[ -n "$fake" ]] || fake="$(cargo build --bench fake_aws --message-format=json 2>/dev/null |
     python3 -c '
 import json, sys
 for line in sys.stdin:
