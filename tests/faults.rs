@@ -424,7 +424,8 @@ fn malformed_report_fails_only_that_account() {
     let row = assert_failed(&tables, &garbage_account, "report_unparseable");
     let message = str_field(row, "error_message");
     assert!(message.contains(&garbage_account), "message does not name the account: {message}");
-    assert!(message.contains("line 1") && message.contains("column 1"), "message lacks the line and column: {message}");
+    assert!(message.contains("line 1"), "message lacks the line: {message}");
+    assert!(message.contains("column 1"), "message lacks the column: {message}");
 
     let row = assert_failed(&tables, &no_mfa_column_account, "report_unparseable");
     let message = str_field(row, "error_message");
@@ -485,7 +486,8 @@ fn bad_report_row_is_one_error_finding() {
     let carol = findings.iter().find(|finding| finding["status"] == "error").unwrap();
     let reason = str_field(carol, "reason");
     assert!(reason.contains("line 5"), "reason lacks the line of the bad row: {reason}");
-    assert!(reason.contains("mfa_active") && reason.contains("maybe"), "reason lacks the bad field: {reason}");
+    assert!(reason.contains("mfa_active"), "reason lacks the bad column: {reason}");
+    assert!(reason.contains("maybe"), "reason lacks the bad value: {reason}");
 
     let report_rows = rows_of(&tables, "credential_report", &account_id);
     assert_eq!(report_rows.len(), 6, "the unreadable row is left out of credential_report");
@@ -675,7 +677,7 @@ fn list_accounts_denied_publishes_nothing() {
     assert_eq!(proxy.calls("GenerateCredentialReport"), 0);
 }
 
-/// Every file under `dir`, recursively.
+/// Lists every file under `dir`, recursively.
 fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
