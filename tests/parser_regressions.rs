@@ -1,9 +1,8 @@
-//! Edge inputs for `orgscan::report::parse_report`, the function that the
-//! fuzz target in fuzz/ drives (scripts/fuzz.sh runs it). Each crash input
-//! that fuzzing finds becomes a case in this table; two runs of five
-//! minutes (about 145,000 inputs) found none, so the cases so far are the
-//! shapes of input that the fuzzer explores: no header, bad bytes, stray
-//! quotes, odd line ends and out-of-range timestamps.
+//! Edge inputs for `orgscan::report::parse_report`, which the fuzz target in
+//! fuzz/ drives (scripts/fuzz.sh runs it). A crash input that fuzzing finds
+//! becomes a case in this table. The other cases cover input shapes that
+//! are easy to get wrong: no header, bytes that are not UTF-8, stray quotes,
+//! carriage-return line ends and out-of-range timestamps.
 //!
 //! Each case states what the parser must return: a whole-report error, or
 //! rows and row errors. Every case also evaluates the rows, as a scan does,
