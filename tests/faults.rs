@@ -398,9 +398,10 @@ fn report_never_present_backs_off() {
 
 #[test]
 fn malformed_report_fails_only_that_account() {
-    let org = Org::start(3);
+    let org = Org::start(4);
     let garbage_account = org.account_id(1).to_string();
     let no_mfa_column_account = org.account_id(2).to_string();
+    let bad_base64_account = org.account_id(3).to_string();
 
     // Bytes that are not text: UTF-8 never starts with 0xff, and every byte
     // is at least 0x80, so none is a comma or a line end.
@@ -412,6 +413,7 @@ fn malformed_report_fails_only_that_account() {
     let rules = json!([
         {"operation": "GetCredentialReport", "account": garbage_account, "report_content_base64": garbage_base64},
         {"operation": "GetCredentialReport", "account": no_mfa_column_account, "report_content": without_mfa},
+        {"operation": "GetCredentialReport", "account": bad_base64_account, "report_content_base64": "!!not base64!!"},
     ]);
     let proxy = FaultProxy::start(&org.moto, &rules);
     let output_dir = tempfile::tempdir().unwrap();
@@ -432,8 +434,16 @@ fn malformed_report_fails_only_that_account() {
     assert!(message.contains("line 1"), "message lacks the line: {message}");
     assert!(message.contains("mfa_active"), "message does not name the missing column: {message}");
 
-    assert_others_scanned(&tables, &org, &[&garbage_account, &no_mfa_column_account]);
-    for account_id in [&garbage_account, &no_mfa_column_account] {
+    // The SDK rejects a response whose Content is not base64, so the
+    // account fails on the call itself; the same response would come back
+    // on a retry.
+    let row = assert_failed(&tables, &bad_base64_account, "report_failed");
+    let message = str_field(row, "error_message");
+    assert!(message.contains("iam:GetCredentialReport"), "message does not name the operation: {message}");
+    assert!(message.contains("base64"), "message does not say what is wrong: {message}");
+
+    assert_others_scanned(&tables, &org, &[&garbage_account, &no_mfa_column_account, &bad_base64_account]);
+    for account_id in [&garbage_account, &no_mfa_column_account, &bad_base64_account] {
         assert_eq!(proxy.account_calls(account_id, "GetCredentialReport"), 1, "a bad report is not downloaded again");
     }
 }
