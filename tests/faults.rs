@@ -569,6 +569,32 @@ fn expired_token_assumes_role_again() {
 }
 
 #[test]
+fn expired_token_after_renewal_fails_account() {
+    let org = Org::start(2);
+    let expired = org.account_id(1).to_string();
+    let rules = json!([error_rule(
+        "GetCredentialReport",
+        Some(&expired),
+        json!({"always": true}),
+        403,
+        "ExpiredToken",
+        "The security token included in the request is expired"
+    )]);
+    let proxy = FaultProxy::start(&org.moto, &rules);
+    let output_dir = tempfile::tempdir().unwrap();
+
+    let output = scan(&proxy, output_dir.path(), &[]);
+
+    assert_exit(&output, 2);
+    let tables = read_tables(output_dir.path());
+    let row = assert_failed(&tables, &expired, "credentials_expired");
+    assert!(str_field(row, "error_message").contains("ExpiredToken"), "message lacks AWS's code: {row}");
+    assert_others_scanned(&tables, &org, &[&expired]);
+    assert_eq!(proxy.account_calls(&expired, "AssumeRole"), 2, "the role is assumed again once, not in a loop");
+    assert_eq!(proxy.account_calls(&expired, "GetCredentialReport"), 2);
+}
+
+#[test]
 fn iam_service_failure_is_retried() {
     let org = Org::start(2);
     let mut rule = error_rule(
