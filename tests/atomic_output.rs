@@ -153,7 +153,7 @@ fn killed_scans_leave_only_complete_files() {
     let mut rng = rand::rng();
     let mut kills_during_scan = 0;
     for round in 0..RANDOM_KILLS {
-        let fraction: f64 = rng.random_range(0.05..0.95);
+        let fraction: f64 = rng.random_range(0.05..0.85);
         let kill_at = scan_time.mul_f64(fraction);
         let was_running = kill_scan_when(&proxy, output, |elapsed| elapsed >= kill_at);
         eprintln!("kill {round}: after {kill_at:?} ({fraction:.2} of a scan), still running: {was_running}");
