@@ -18,7 +18,7 @@ use rand::Rng;
 use serde_json::json;
 
 use common::fault_proxy::{FaultProxy, spawn_orgscan};
-use common::{Seed, describe_output, read_tables, rows, seed, Moto};
+use common::{Moto, Seed, describe_output, read_tables, rows, seed};
 
 /// Member accounts in the organization: enough for a scan of a few seconds.
 const MEMBER_ACCOUNTS: usize = 24;
