@@ -164,30 +164,7 @@ pub fn accounts_schema() -> SchemaRef {
 mod tests {
     use super::*;
 
-    const REPORT_COLUMNS: [&str; 22] = [
-        "user",
-        "arn",
-        "user_creation_time",
-        "password_enabled",
-        "password_last_used",
-        "password_last_changed",
-        "password_next_rotation",
-        "mfa_active",
-        "access_key_1_active",
-        "access_key_1_last_rotated",
-        "access_key_1_last_used_date",
-        "access_key_1_last_used_region",
-        "access_key_1_last_used_service",
-        "access_key_2_active",
-        "access_key_2_last_rotated",
-        "access_key_2_last_used_date",
-        "access_key_2_last_used_region",
-        "access_key_2_last_used_service",
-        "cert_1_active",
-        "cert_1_last_rotated",
-        "cert_2_active",
-        "cert_2_last_rotated",
-    ];
+    use crate::report::parse::STANDARD_COLUMNS as REPORT_COLUMNS;
 
     fn names(schema: &Schema) -> Vec<&str> {
         schema
