@@ -18,7 +18,7 @@
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::thread;
@@ -89,24 +89,14 @@ impl Moto {
     /// Panics with moto's log when it exits or does not respond within a minute.
     pub fn start() -> Moto {
         let workdir = tempfile::tempdir().expect("failed to create a temporary directory for moto");
-
-        // Another process can take the free port before moto binds it. moto then
-        // exits at once, so the next attempt picks a new port.
-        let mut last_log = String::new();
-        for _attempt in 0..3 {
-            let port = free_loopback_port();
-            match spawn_moto(workdir.path(), port) {
-                Ok(child) => {
-                    return Moto {
-                        child,
-                        endpoint: format!("http://127.0.0.1:{port}"),
-                        workdir,
-                    };
-                }
-                Err(log) => last_log = log,
-            }
+        match spawn_moto(workdir.path()) {
+            Ok((child, port)) => Moto {
+                child,
+                endpoint: format!("http://127.0.0.1:{port}"),
+                workdir,
+            },
+            Err(log) => panic!("moto did not start on 127.0.0.1 ({INSTALL_HINT}); its log:\n{log}"),
         }
-        panic!("moto did not start on 127.0.0.1 ({INSTALL_HINT}); its log:\n{last_log}");
     }
 
     /// Base URL of the server, such as `http://127.0.0.1:41234`.
@@ -163,20 +153,18 @@ impl Drop for Moto {
     }
 }
 
-fn free_loopback_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("failed to bind a probe socket on 127.0.0.1");
-    listener.local_addr().expect("probe socket has no address").port()
-}
-
-/// Spawns moto on `port` and waits for it, returning its log when it fails.
-fn spawn_moto(workdir: &Path, port: u16) -> Result<Child, String> {
+/// Starts `tests/support/moto_server.py`, which binds a port the kernel picks
+/// and writes it to a file, then waits until moto serves HTTP on it.
+fn spawn_moto(workdir: &Path) -> Result<(Child, u16), String> {
     let log_path = workdir.join("moto.log");
+    let port_path = workdir.join("port");
     let log = fs::File::create(&log_path).expect("failed to create moto's log file");
     let log_for_stderr = log.try_clone().expect("failed to clone moto's log handle");
 
     let mut command = Command::new(python());
     command
-        .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+        .arg(support_path("moto_server.py"))
+        .arg(&port_path)
         .env("MOTO_ENABLE_RECORDING", "true")
         .env("MOTO_RECORDER_FILEPATH", workdir.join("recording.jsonl"))
         .current_dir(workdir)
@@ -194,8 +182,11 @@ fn spawn_moto(workdir: &Path, port: u16) -> Result<Child, String> {
             let log = fs::read_to_string(&log_path).unwrap_or_default();
             return Err(format!("moto exited with {status}\n{log}"));
         }
-        if answers_http(port) {
-            return Ok(child);
+        let port = fs::read_to_string(&port_path).ok().and_then(|text| text.trim().parse::<u16>().ok());
+        if let Some(port) = port {
+            if answers_http(port) {
+                return Ok((child, port));
+            }
         }
         thread::sleep(Duration::from_millis(100));
     }
@@ -203,7 +194,7 @@ fn spawn_moto(workdir: &Path, port: u16) -> Result<Child, String> {
     let _ = child.kill();
     let _ = child.wait();
     let log = fs::read_to_string(&log_path).unwrap_or_default();
-    Err(format!("moto did not respond on port {port} within {MOTO_START_TIMEOUT:?}\n{log}"))
+    Err(format!("moto did not respond within {MOTO_START_TIMEOUT:?}\n{log}"))
 }
 
 /// Returns whether an HTTP server on the loopback `port` responds to a request.
