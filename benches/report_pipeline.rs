@@ -8,6 +8,12 @@
 //! that CSV. `csv_byte_records` reads the same bytes with the csv crate alone
 //! and no decoding, which bounds what the parser can reach.
 //!
+//! The `per_account` group reads the same number of rows as reports of
+//! 5,000 rows each, near IAM's quota of 5,000 users an account, and runs
+//! them through the scan's writer one account at a time, as a scan does.
+//! Unlike the single large report, it has no vector of a million rows to
+//! grow and free.
+//!
 //! Run with `nice cargo bench --bench report_pipeline`; the results and the
 //! machine they came from are in BENCHMARKS.md.
 
@@ -80,10 +86,10 @@ fn check_input(bytes: &[u8], mix: &ReportMix) {
     assert_eq!(alarms, mix.alarms, "alarm count");
 }
 
-fn account_scan(report: CredentialReport, findings: Vec<controls::Finding>) -> AccountScan {
+fn account_scan(account_id: &str, report: CredentialReport, findings: Vec<controls::Finding>) -> AccountScan {
     AccountScan {
         account: Account {
-            id: ACCOUNT_ID.to_owned(),
+            id: account_id.to_owned(),
             name: "bench".to_owned(),
             status: "ACTIVE".to_owned(),
         },
@@ -157,7 +163,7 @@ fn report_pipeline(c: &mut Criterion) {
             |root| {
                 let report = parsed_report(black_box(bytes));
                 let findings = evaluate_report(&report, ACCOUNT_ID, "aws", &control_ids);
-                let scan = account_scan(report, findings);
+                let scan = account_scan(ACCOUNT_ID, report, findings);
 
                 let store = OutputStore::local(root.path());
                 let mut writer = ScanWriter::create(&store, &ScanContext::new(None)).expect("output files are created");
@@ -184,5 +190,91 @@ fn report_pipeline(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, report_pipeline);
+/// Rows in each report of the `per_account` group: the root row and 4,999 users.
+const ROWS_PER_ACCOUNT: usize = 5_000;
+
+/// One member account's id and credential report.
+struct AccountReport {
+    account_id: String,
+    csv: String,
+}
+
+fn per_account_reports(total_rows: usize) -> Vec<AccountReport> {
+    let accounts = (total_rows / ROWS_PER_ACCOUNT).max(1);
+    (0..accounts as u64)
+        .map(|index| {
+            let account_id = format!("{:012}", 100_000_000_000 + index);
+            let (csv, mix) = credential_report_csv(&account_id, ROWS_PER_ACCOUNT - 1, SEED + index);
+            check_input(csv.as_bytes(), &mix);
+            AccountReport { account_id, csv }
+        })
+        .collect()
+}
+
+fn per_account_pipeline(c: &mut Criterion) {
+    let reports = per_account_reports(row_count());
+    let rows = reports.len() * ROWS_PER_ACCOUNT;
+    let bytes: usize = reports.iter().map(|report| report.csv.len()).sum();
+    eprintln!("per_account input: {} reports, {rows} rows, {bytes} bytes", reports.len());
+
+    let control_ids = default_controls();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("failed to build a Tokio runtime");
+
+    let mut group = c.benchmark_group("per_account");
+    group
+        .throughput(Throughput::ElementsAndBytes {
+            elements: rows as u64,
+            bytes: bytes as u64,
+        })
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(3))
+        .measurement_time(Duration::from_secs(15));
+
+    group.bench_function("parse", |b| {
+        b.iter(|| {
+            for report in &reports {
+                black_box(parse_report(report.csv.as_bytes()).expect("report parses"));
+            }
+        })
+    });
+
+    group.bench_function("parse_evaluate", |b| {
+        b.iter(|| {
+            for report in &reports {
+                let parsed = parsed_report(report.csv.as_bytes());
+                black_box(evaluate_report(&parsed, &report.account_id, "aws", &control_ids));
+            }
+        })
+    });
+
+    // The whole per-account path of a scan: every account parsed, evaluated
+    // and appended to the three tables, then the files published once.
+    group.bench_function("parse_evaluate_scan_writer", |b| {
+        b.iter_batched(
+            || tempfile::tempdir().expect("failed to create a temporary output directory"),
+            |root| {
+                let store = OutputStore::local(root.path());
+                let mut writer = ScanWriter::create(&store, &ScanContext::new(None)).expect("output files are created");
+                for report in &reports {
+                    let parsed = parsed_report(report.csv.as_bytes());
+                    let findings = evaluate_report(&parsed, &report.account_id, "aws", &control_ids);
+                    writer
+                        .write_account(&account_scan(&report.account_id, parsed, findings))
+                        .expect("account rows are written");
+                }
+                let files = runtime.block_on(writer.finish()).expect("output files are published");
+                (root, files)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+
+    group.finish();
+}
+
+criterion_group!(benches, report_pipeline, per_account_pipeline);
 criterion_main!(benches);
