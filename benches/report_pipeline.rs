@@ -14,17 +14,29 @@
 //! Unlike the single large report, it has no vector of a million rows to
 //! grow and free.
 //!
+//! The `what_if` group measures two changes that the profile suggests,
+//! without making them in the library. One sizes the row vector from the
+//! input before parsing. The other encodes with no dictionary and no page
+//! statistics on the columns that are unique per row.
+//!
 //! Run with `nice cargo bench --bench report_pipeline`; the results and the
 //! machine they came from are in BENCHMARKS.md.
 
 use std::hint::black_box;
 use std::time::Duration;
 
+use arrow::record_batch::RecordBatch;
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::Compression;
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
+use parquet::schema::types::ColumnPath;
 
 use orgscan::controls::{self, Status};
 use orgscan::org::Account;
 use orgscan::output::{OutputStore, ScanWriter, WriterOptions, encode_report_rows};
+use orgscan::report::parse::read_rows;
 use orgscan::report::{CredentialReport, parse_report};
 use orgscan::scan::{AccountScan, Outcome, ScanContext, evaluate_report};
 
@@ -276,5 +288,115 @@ fn per_account_pipeline(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, report_pipeline, per_account_pipeline);
+/// Columns of the credential_report table whose values are nearly unique per
+/// row, so a dictionary only costs time: the user, the ARN and every report
+/// timestamp. `report_generated_at` is one value per account and keeps its
+/// dictionary.
+const UNIQUE_REPORT_COLUMNS: [&str; 12] = [
+    "user",
+    "arn",
+    "user_creation_time",
+    "password_last_used",
+    "password_last_changed",
+    "password_next_rotation",
+    "access_key_1_last_rotated",
+    "access_key_1_last_used_date",
+    "access_key_2_last_rotated",
+    "access_key_2_last_used_date",
+    "cert_1_last_rotated",
+    "cert_2_last_rotated",
+];
+
+/// Returns a builder with the writer's Parquet settings.
+///
+/// NOTE: this copies `writer_properties` in `src/output/writer.rs` (Snappy,
+/// version 1.0 pages, 65,536-row groups) and must follow it when it changes.
+fn current_properties() -> parquet::file::properties::WriterPropertiesBuilder {
+    WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_writer_version(WriterVersion::PARQUET_1_0)
+        .set_max_row_group_row_count(Some(orgscan::output::writer::DEFAULT_ROW_GROUP_ROWS))
+}
+
+/// Returns the writer's settings with dictionaries off and chunk statistics
+/// only for [`UNIQUE_REPORT_COLUMNS`].
+fn unique_columns_properties() -> WriterProperties {
+    let mut builder = current_properties();
+    for name in UNIQUE_REPORT_COLUMNS {
+        builder = builder
+            .set_column_dictionary_enabled(ColumnPath::from(name), false)
+            .set_column_statistics_enabled(ColumnPath::from(name), EnabledStatistics::Chunk);
+    }
+    builder.build()
+}
+
+/// Encodes record batches as one Parquet file in memory.
+fn encode_batches(batches: &[RecordBatch], properties: &WriterProperties) -> Vec<u8> {
+    let schema = batches[0].schema();
+    let mut writer =
+        ArrowWriter::try_new(Vec::new(), schema, Some(properties.clone())).expect("the writer accepts the schema");
+    for batch in batches {
+        writer.write(batch).expect("encoding to memory succeeds");
+    }
+    writer.into_inner().expect("the file is finished")
+}
+
+fn what_if(c: &mut Criterion) {
+    let rows = row_count();
+    let (csv, mix) = credential_report_csv(ACCOUNT_ID, rows.saturating_sub(1), SEED);
+    let bytes = csv.as_bytes();
+
+    // The credential_report table as Arrow batches, read back from what the
+    // writer encodes, so both settings encode the same columns.
+    let report = parsed_report(bytes);
+    let encoded = encode_report_rows(Vec::new(), SCAN_ID, ACCOUNT_ID, &report, &WriterOptions::default())
+        .expect("encoding to memory succeeds");
+    drop(report);
+    let batches: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(encoded))
+        .expect("the encoded file has a valid footer")
+        .with_batch_size(orgscan::output::writer::DEFAULT_ROW_GROUP_ROWS)
+        .build()
+        .expect("the encoded file is readable")
+        .collect::<Result<_, _>>()
+        .expect("every batch decodes");
+    let current = current_properties().build();
+    let unique_columns = unique_columns_properties();
+    eprintln!(
+        "what_if: credential_report table of {} rows is {} bytes with the writer's settings and {} bytes \
+         without dictionaries on the unique columns",
+        mix.rows,
+        encode_batches(&batches, &current).len(),
+        encode_batches(&batches, &unique_columns).len()
+    );
+
+    let mut group = c.benchmark_group("what_if");
+    group
+        .throughput(Throughput::ElementsAndBytes {
+            elements: mix.rows as u64,
+            bytes: bytes.len() as u64,
+        })
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(3))
+        .measurement_time(Duration::from_secs(10));
+
+    group.bench_function("parse_presized", |b| {
+        b.iter(|| {
+            // About 230 bytes a row in reports of this shape.
+            let mut rows = Vec::with_capacity(bytes.len() / 200);
+            rows.extend(read_rows(black_box(bytes)).expect("the header parses"));
+            rows
+        })
+    });
+    group.bench_function("encode_batches_current_settings", |b| {
+        b.iter(|| encode_batches(black_box(&batches), &current))
+    });
+    group.bench_function("encode_batches_no_unique_dictionaries", |b| {
+        b.iter(|| encode_batches(black_box(&batches), &unique_columns))
+    });
+
+    group.finish();
+}
+
+criterion_group!(benches, report_pipeline, per_account_pipeline, what_if);
 criterion_main!(benches);
