@@ -31,8 +31,9 @@ ACCOUNT_ID_PATTERN = re.compile(r"(?<![0-9])[0-9]{12}(?![0-9])")
 SCANNER_ACTIONS = {
     "ReadOrganization": {
         "sts:GetCallerIdentity",
-        "organizations:DescribeOrganization",
         "organizations:ListAccounts",
+        "organizations:ListAccountsForParent",
+        "organizations:ListOrganizationalUnitsForParent",
     },
     "AssumeMemberRole": {"sts:AssumeRole"},
     "ReadOwnAccountCredentialReport": {
