@@ -85,8 +85,11 @@ pub async fn run(args: EvaluateArgs) -> anyhow::Result<()> {
     let findings = evaluate_report(&report, &account_id, &partition, &control_ids);
 
     let Some(output) = args.output else {
-        print_findings(&findings);
-        return Ok(());
+        return match print_findings(&findings) {
+            // A reader such as `head` that stops early is not an error.
+            Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            result => result.context("failed to write the findings to stdout"),
+        };
     };
 
     let location: OutputLocation = output.parse().with_context(|| format!("invalid --output {output:?}"))?;
@@ -123,10 +126,14 @@ fn account_from_arns(report: &CredentialReport) -> Option<String> {
     })
 }
 
-fn print_findings(findings: &[crate::controls::Finding]) {
+fn print_findings(findings: &[crate::controls::Finding]) -> std::io::Result<()> {
+    use std::io::Write as _;
+
     let width = findings.iter().map(|f| f.user_name.len()).max().unwrap_or(4).max(4);
-    println!("{:<6} {:<width$} {}", "status", "user", "reason");
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{:<6} {:<width$} {}", "status", "user", "reason")?;
     for finding in findings {
-        println!("{:<6} {:<width$} {}", finding.status.as_str(), finding.user_name, finding.reason);
+        writeln!(stdout, "{:<6} {:<width$} {}", finding.status.as_str(), finding.user_name, finding.reason)?;
     }
+    stdout.flush()
 }

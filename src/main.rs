@@ -26,7 +26,13 @@ struct Cli {
     #[arg(long, global = true, value_enum, default_value = "auto", env = "ORGSCAN_LOG_FORMAT")]
     log_format: LogFormat,
     /// Log level for orgscan's own messages; RUST_LOG overrides it.
-    #[arg(long, global = true, default_value = "info", env = "ORGSCAN_LOG_LEVEL")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "info",
+        env = "ORGSCAN_LOG_LEVEL",
+        value_parser = ["trace", "debug", "info", "warn", "error"]
+    )]
     log_level: String,
     #[command(subcommand)]
     command: Command,
@@ -56,7 +62,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(&err),
+    };
     telemetry::init_logging(cli.log_format, &cli.log_level);
 
     let runtime = match tokio::runtime::Runtime::new() {
@@ -72,6 +81,32 @@ fn main() -> ExitCode {
             tracing::error!(error = format!("{err:#}"), "orgscan failed");
             ExitCode::from(EXIT_FAILED)
         }
+    }
+}
+
+/// Prints a command-line error and picks the exit code. Help and version
+/// exit 0; a usage error exits 1, so that 2 keeps its one meaning: some
+/// accounts failed and the rest were written.
+fn usage_error(err: &clap::Error) -> ExitCode {
+    let _ = err.print();
+    match err.kind() {
+        clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+        _ => ExitCode::from(EXIT_FAILED),
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM, with the signal's name.
+async fn termination_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+
+    let Ok(mut terminate) = signal(SignalKind::terminate()) else {
+        // Without a SIGTERM handler the default action still ends the process.
+        let _ = tokio::signal::ctrl_c().await;
+        return "SIGINT";
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = terminate.recv() => "SIGTERM",
     }
 }
 
@@ -95,7 +130,15 @@ async fn scan(args: ScanArgs, log_format: LogFormat) -> anyhow::Result<ExitCode>
 
     let progress = (log_format.resolve() == LogFormat::Text && std::io::stderr().is_terminal())
         .then(|| indicatif::ProgressBar::new(0).with_message("accounts"));
-    let summary = run_scan(&settings, &clients, progress).await.context("scan failed")?;
+    // On SIGINT or SIGTERM the scan future is dropped, so its writer removes
+    // its temporary files and nothing is published.
+    let summary = tokio::select! {
+        result = run_scan(&settings, &clients, progress) => result.context("scan failed")?,
+        signal = termination_signal() => {
+            tracing::warn!(signal, "scan interrupted; its temporary files are removed and nothing was published");
+            return Ok(ExitCode::from(EXIT_FAILED));
+        }
+    };
 
     print!("{}", summary::render(&summary));
     if summary.count(Outcome::Failed) > 0 {

@@ -459,7 +459,7 @@ fn daemon_needs_one_schedule() {
     ];
     for (args, expected) in cases {
         let output = run_orgscan(args, &[]);
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", describe_output(&output));
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {}", describe_output(&output));
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
