@@ -220,7 +220,7 @@ impl std::fmt::Debug for Settings {
 /// A configuration problem, found before any AWS call.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("failed to read config file {path}: {source}")]
+    #[error("failed to read config file {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -304,16 +304,16 @@ pub fn validate(file: ConfigFile, args: &ScanArgs) -> Result<Settings, ConfigErr
 
     let concurrency = args.concurrency.or(scan.concurrency).unwrap_or(DEFAULT_CONCURRENCY);
     if !(1..=1024).contains(&concurrency) {
-        return Err(invalid("concurrency", concurrency, "must be between 1 and 1024"));
+        return Err(invalid("scan.concurrency (--concurrency)", concurrency, "must be between 1 and 1024"));
     }
 
     let report_timeout = match args.report_timeout.as_deref().or(scan.report_timeout.as_deref()) {
-        Some(text) => parse_duration("report_timeout", text)?,
+        Some(text) => parse_duration("scan.report_timeout (--report-timeout)", text)?,
         None => DEFAULT_REPORT_TIMEOUT,
     };
     if report_timeout < Duration::from_secs(1) {
         return Err(invalid(
-            "report_timeout",
+            "scan.report_timeout (--report-timeout)",
             humantime::format_duration(report_timeout),
             "must be at least 1s",
         ));
@@ -338,6 +338,11 @@ pub fn validate(file: ConfigFile, args: &ScanArgs) -> Result<Settings, ConfigErr
 
     let retry = check_retry(file.retry)?;
 
+    let sts_region = scan.sts_region;
+    if let Some(region) = &sts_region {
+        check_sts_region(region)?;
+    }
+
     let output_text = args
         .output
         .clone()
@@ -345,7 +350,7 @@ pub fn validate(file: ConfigFile, args: &ScanArgs) -> Result<Settings, ConfigErr
         .unwrap_or_else(|| DEFAULT_OUTPUT.to_owned());
     let output = output_text
         .parse::<OutputLocation>()
-        .map_err(|err| invalid("output", &output_text, err.to_string()))?;
+        .map_err(|err| invalid("output.location (--output)", &output_text, err.to_string()))?;
 
     let shard = args.shard.as_deref().map(parse_shard).transpose()?;
 
@@ -362,7 +367,7 @@ pub fn validate(file: ConfigFile, args: &ScanArgs) -> Result<Settings, ConfigErr
         exclude_ous,
         assume_role_in_own_account: scan.assume_role_in_own_account.unwrap_or(false),
         controls,
-        sts_region: scan.sts_region,
+        sts_region,
         report_calls_per_second,
         report_calls_burst,
         retry,
@@ -380,11 +385,11 @@ pub fn parse_duration(key: &'static str, text: &str) -> Result<Duration, ConfigE
 /// Parses `INDEX/COUNT`, with `0 <= INDEX < COUNT`.
 pub fn parse_shard(text: &str) -> Result<Shard, ConfigError> {
     let usage = "write INDEX/COUNT with 0 <= INDEX < COUNT, such as 0/4";
-    let (index, count) = text.split_once('/').ok_or_else(|| invalid("shard", text, usage))?;
-    let index: u32 = index.trim().parse().map_err(|_| invalid("shard", text, usage))?;
-    let count: u32 = count.trim().parse().map_err(|_| invalid("shard", text, usage))?;
+    let (index, count) = text.split_once('/').ok_or_else(|| invalid("--shard", text, usage))?;
+    let index: u32 = index.trim().parse().map_err(|_| invalid("--shard", text, usage))?;
+    let count: u32 = count.trim().parse().map_err(|_| invalid("--shard", text, usage))?;
     if count == 0 || index >= count {
-        return Err(invalid("shard", text, usage));
+        return Err(invalid("--shard", text, usage));
     }
     Ok(Shard { index, count })
 }
@@ -439,7 +444,7 @@ fn check_role_name(name: &str) -> Result<(), ConfigError> {
         .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c));
     if name.is_empty() || name.len() > 64 || !valid_chars {
         return Err(invalid(
-            "role_name",
+            "scan.role_name (--role-name)",
             name,
             "a role name is 1 to 64 characters of letters, digits and +=,.@_- (a path may add /)",
         ));
@@ -454,7 +459,7 @@ fn check_external_id(id: &str) -> Result<(), ConfigError> {
     if !(2..=1224).contains(&id.len()) || !valid_chars {
         // The value itself is left out: some teams treat external ids as confidential.
         return Err(invalid(
-            "external_id",
+            "scan.external_id (--external-id)",
             "(hidden)",
             "an external id is 2 to 1224 characters of letters, digits and +=,.@:/-_",
         ));
@@ -476,9 +481,32 @@ fn check_session_name(name: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+fn check_sts_region(region: &str) -> Result<(), ConfigError> {
+    let parts: Vec<&str> = region.split('-').collect();
+    let well_formed = parts.len() >= 3
+        && parts.iter().all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && parts.last().is_some_and(|last| last.bytes().all(|b| b.is_ascii_digit()));
+    if !well_formed {
+        return Err(invalid("scan.sts_region", region, "write a region code such as us-east-1"));
+    }
+    if crate::aws::is_opt_in_region(region) {
+        return Err(invalid(
+            "scan.sts_region",
+            region,
+            "this is an opt-in region, which member accounts may not have enabled; use one enabled by default, such as us-east-1",
+        ));
+    }
+    Ok(())
+}
+
 fn check_controls(controls: &[String]) -> Result<(), ConfigError> {
     if controls.is_empty() {
         return Err(invalid("scan.controls", "[]", "list at least one control id"));
+    }
+    for (index, control) in controls.iter().enumerate() {
+        if controls[..index].contains(control) {
+            return Err(invalid("scan.controls", control, "each control id may appear once"));
+        }
     }
     for control in controls {
         if !CONTROL_IDS.contains(&control.as_str()) {
@@ -510,6 +538,16 @@ fn check_retry(section: RetrySection) -> Result<RetryPolicy, ConfigError> {
     };
     if !(1..=20).contains(&policy.max_attempts) {
         return Err(invalid("retry.max_attempts", policy.max_attempts, "must be between 1 and 20"));
+    }
+    if policy.base_delay > policy.max_delay {
+        return Err(invalid(
+            "retry.base_delay",
+            humantime::format_duration(policy.base_delay),
+            format!("must not exceed retry.max_delay ({})", humantime::format_duration(policy.max_delay)),
+        ));
+    }
+    if policy.max_elapsed.is_zero() {
+        return Err(invalid("retry.max_elapsed", "0s", "must be more than zero; set retry.max_attempts = 1 to turn retries off"));
     }
     Ok(policy)
 }
@@ -574,6 +612,11 @@ mod tests {
             ("[scan]\nsession_duration = \"2h\"\n", "session_duration"),
             ("[rate_limit]\nburst = 0\n", "rate_limit.burst"),
             ("[scan]\ninclude_ous = [\"ou-bad\"]\n", "ou-bad"),
+            ("[scan]\nsts_region = \"af-south-1\"\n", "opt-in"),
+            ("[scan]\nsts_region = \"mars\"\n", "mars"),
+            ("[scan]\ncontrols = [\"cis_v120_1_2\", \"cis_v120_1_2\"]\n", "once"),
+            ("[retry]\nbase_delay = \"30s\"\nmax_delay = \"1s\"\n", "retry.base_delay"),
+            ("[retry]\nmax_elapsed = \"0s\"\n", "retry.max_elapsed"),
             ("[output]\nlocation = \"gs://bucket\"\n", "gs://bucket"),
         ];
         for (text, expected) in cases {
