@@ -26,9 +26,9 @@ pub struct Account {
 pub enum OrgError {
     #[error(
         "{caller} cannot list the organization's accounts: ListAccounts works only in the \
-         management account or a delegated administrator account. Run orgscan with credentials \
-         from one of those, or register this account as a delegated administrator \
-         (aws organizations register-delegated-administrator). AWS said: {detail}"
+         management account or a delegated administrator account of an organization. Run \
+         orgscan with credentials from one of those, or register this account as a delegated \
+         administrator (aws organizations register-delegated-administrator). AWS said: {detail}"
     )]
     NotManagementAccount { caller: String, detail: String },
     #[error("failed to list the organization's accounts: {detail}")]

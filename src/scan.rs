@@ -197,6 +197,7 @@ pub async fn run_scan(
         ..ScanSummary::default()
     };
 
+    warn_unlisted_includes(&accounts, settings);
     let mut to_scan = Vec::new();
     let mut skipped = Vec::new();
     for account in accounts {
@@ -283,6 +284,16 @@ pub async fn run_scan(
         "scan finished"
     );
     Ok(summary)
+}
+
+/// Logs each account id in `scan.include_accounts` that the organization
+/// does not list, since a mistyped id would otherwise scan nothing, silently.
+fn warn_unlisted_includes(accounts: &[Account], settings: &Settings) {
+    for id in &settings.include_accounts {
+        if !accounts.iter().any(|account| &account.id == id) {
+            tracing::warn!(account_id = %id, "scan.include_accounts lists an account that is not in the organization");
+        }
+    }
 }
 
 /// Drains the queue into the writer on a blocking thread, since Parquet
