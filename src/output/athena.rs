@@ -36,7 +36,7 @@ pub fn athena_ddl(location: &str, database: &str) -> String {
         ddl.push('\n');
         ddl.push_str(&create_table(location, database, table));
     }
-    for table in Table::ALL {
+    for table in VIEW_ORDER {
         ddl.push('\n');
         ddl.push_str(&create_latest_view(database, table));
     }
@@ -98,48 +98,55 @@ fn create_table(location: &str, database: &str, table: Table) -> String {
     ddl
 }
 
-/// Returns the columns that order one account's scans, newest first. `scan_id` is a
-/// UUIDv7, whose text sorts by creation time, and breaks ties between shards
-/// or scans that started in the same millisecond. `credential_report` has no
-/// scan time column, so its scan id alone orders it.
-fn latest_order(table: Table) -> &'static str {
-    match table {
-        Table::Findings => "scanned_at DESC, scan_id DESC",
-        Table::CredentialReport => "scan_id DESC",
-        Table::Accounts => "started_at DESC, scan_id DESC",
-    }
-}
+/// Days of partitions that the `_latest` views read. The bound on `dt` lets
+/// Athena prune partitions, so a view's cost does not grow with the history
+/// kept. An account that no scan read within this window drops out of the views.
+const LATEST_WINDOW_DAYS: u32 = 31;
 
-/// Renders a view of the rows from each account's latest scan in `table`. For
-/// `credential_report` that is the latest scan that read a report, because a
-/// failed account writes no report rows.
+/// The order in which the views are created: the other two join `accounts_latest`.
+const VIEW_ORDER: [Table; 3] = [Table::Accounts, Table::Findings, Table::CredentialReport];
+
+/// Renders a view of the rows from each account's latest scan in `table`.
+///
+/// `accounts_latest` keeps each account's newest row; `scan_id` is a UUIDv7,
+/// whose text sorts by creation time. The findings and credential report
+/// views keep the rows of exactly those scans, so the three views always
+/// agree: an account whose latest scan failed or skipped it shows that
+/// scan's error findings or none, never older verdicts.
 fn create_latest_view(database: &str, table: Table) -> String {
     let schema = table.schema();
     let mut columns: Vec<String> = schema
         .fields()
         .iter()
-        .map(|field| sql_name(field.name()))
+        .map(|field| format!("t.{}", sql_name(field.name())))
         .collect();
-    columns.push(sql_name("dt"));
+    columns.push(format!("t.{}", sql_name("dt")));
     let source = format!("{}.{}", sql_name(database), sql_name(table.name()));
-    let view = format!(
-        "{}.{}",
-        sql_name(database),
-        sql_name(&format!("{table}_latest"))
-    );
+    let view_name = |table: Table| format!("{}.{}", sql_name(database), sql_name(&format!("{table}_latest")));
+    let window = format!("t.{} >= current_date - INTERVAL '{LATEST_WINDOW_DAYS}' DAY", sql_name("dt"));
 
     let mut ddl = String::new();
-    let _ = writeln!(ddl, "CREATE OR REPLACE VIEW {view} AS");
+    let _ = writeln!(ddl, "CREATE OR REPLACE VIEW {} AS", view_name(table));
     let _ = writeln!(ddl, "SELECT {}", columns.join(", "));
-    let _ = writeln!(ddl, "FROM (");
-    let _ = writeln!(
-        ddl,
-        "  SELECT *, rank() OVER (PARTITION BY account_id ORDER BY {}) AS scan_rank",
-        latest_order(table)
-    );
-    let _ = writeln!(ddl, "  FROM {source}");
-    let _ = writeln!(ddl, ")");
-    let _ = writeln!(ddl, "WHERE scan_rank = 1;");
+    if table == Table::Accounts {
+        let _ = writeln!(ddl, "FROM (");
+        let _ = writeln!(
+            ddl,
+            "  SELECT *, rank() OVER (PARTITION BY account_id ORDER BY scan_id DESC) AS scan_rank"
+        );
+        let _ = writeln!(ddl, "  FROM {source}");
+        let _ = writeln!(ddl, "  WHERE {}", window.replace("t.", ""));
+        let _ = writeln!(ddl, ") t");
+        let _ = writeln!(ddl, "WHERE t.scan_rank = 1;");
+    } else {
+        let _ = writeln!(ddl, "FROM {source} t");
+        let _ = writeln!(
+            ddl,
+            "JOIN {} a ON t.scan_id = a.scan_id AND t.account_id = a.account_id",
+            view_name(Table::Accounts)
+        );
+        let _ = writeln!(ddl, "WHERE {window};");
+    }
     ddl
 }
 
@@ -296,17 +303,35 @@ mod tests {
                 .schema()
                 .fields()
                 .iter()
-                .map(|field| format!("\"{}\"", field.name()))
+                .map(|field| format!("t.\"{}\"", field.name()))
                 .collect();
-            expected.push("\"dt\"".to_owned());
+            expected.push("t.\"dt\"".to_owned());
 
             assert_eq!(select.split(", ").collect::<Vec<_>>(), expected, "{table}");
             assert!(
                 statement.contains(&format!("FROM \"security\".\"{table}\"")),
                 "{statement}"
             );
-            assert!(statement.contains("PARTITION BY account_id"), "{statement}");
-            assert!(statement.ends_with("WHERE scan_rank = 1"), "{statement}");
+            assert!(statement.contains("current_date - INTERVAL '31' DAY"), "{statement}");
+        }
+    }
+
+    #[test]
+    fn latest_views_follow_latest_accounts_row() {
+        let ddl = athena_ddl(LOCATION, "security");
+        let views: Vec<&str> = statements(&ddl)
+            .into_iter()
+            .filter(|statement| statement.starts_with("CREATE OR REPLACE VIEW"))
+            .collect();
+
+        assert!(views[0].starts_with("CREATE OR REPLACE VIEW \"security\".\"accounts_latest\""), "{}", views[0]);
+        assert!(views[0].contains("PARTITION BY account_id ORDER BY scan_id DESC"), "{}", views[0]);
+        assert!(views[0].ends_with("WHERE t.scan_rank = 1"), "{}", views[0]);
+        for view in &views[1..] {
+            assert!(
+                view.contains("JOIN \"security\".\"accounts_latest\" a ON t.scan_id = a.scan_id AND t.account_id = a.account_id"),
+                "{view}"
+            );
         }
     }
 
