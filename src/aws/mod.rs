@@ -34,6 +34,7 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
 /// goes through [`with_retry`], which logs and bounds them.
 pub async fn load_sdk_config(region: Option<&str>) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(shared_https_client())
         .retry_config(RetryConfig::disabled())
         .timeout_config(
             TimeoutConfig::builder()
@@ -83,6 +84,28 @@ const OPT_IN_REGIONS: &[&str] = &[
 /// accounts that have not enabled it.
 pub fn is_opt_in_region(region: &str) -> bool {
     OPT_IN_REGIONS.contains(&region)
+}
+
+/// One HTTPS client for every SDK client the scan builds, like the SDK's
+/// default (rustls with aws-lc, proxy settings from the environment).
+///
+/// Without it each per-account IAM client builds its own connector, which
+/// loads the root certificate store again and opens new connections: about
+/// a fifth of the scan's CPU at 10,000 accounts, measured in BENCHMARKS.md.
+fn shared_https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::{Builder, ConnectorBuilder, tls};
+
+    Builder::new().build_with_connector_fn(|settings, runtime_components| {
+        let mut connector = ConnectorBuilder::default()
+            .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = runtime_components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
 }
 
 /// The partition (`aws`, `aws-us-gov`, `aws-cn`) of an ARN, or `None` when
