@@ -47,13 +47,16 @@ pub enum OrgError {
     },
 }
 
-/// Lists every account of the organization, following every page.
-pub async fn list_accounts(
+/// Lists every account of the organization, following every page, and
+/// sends each page to `pages` as it arrives, so that scanning can start
+/// before the last page is in. Returns the number of accounts listed.
+pub async fn send_account_pages(
     client: &OrganizationsClient,
     policy: &RetryPolicy,
     caller_arn: &str,
-) -> Result<Vec<Account>, OrgError> {
-    let mut accounts = Vec::new();
+    pages: tokio::sync::mpsc::Sender<Vec<Account>>,
+) -> Result<usize, OrgError> {
+    let mut listed = 0;
     let mut next_token: Option<String> = None;
     loop {
         let page = with_retry(policy, "organizations:ListAccounts", "", || {
@@ -74,6 +77,7 @@ pub async fn list_accounts(
             },
         })?;
 
+        let mut accounts = Vec::with_capacity(page.accounts().len());
         for account in page.accounts() {
             accounts.push(Account {
                 id: account.id().unwrap_or_default().to_owned(),
@@ -85,11 +89,16 @@ pub async fn list_accounts(
                     .unwrap_or_default(),
             });
         }
-        tracing::trace!(accounts = accounts.len(), "listed a page of accounts");
+        listed += accounts.len();
+        tracing::trace!(accounts = listed, "listed a page of accounts");
+        if pages.send(accounts).await.is_err() {
+            // The receiver stopped early, so the rest of the listing is not needed.
+            return Ok(listed);
+        }
 
         next_token = page.next_token().map(str::to_owned);
         if next_token.is_none() {
-            return Ok(accounts);
+            return Ok(listed);
         }
     }
 }

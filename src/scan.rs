@@ -2,7 +2,7 @@
 //! most `concurrency` accounts in flight, evaluates the controls and streams
 //! every account's result to the output writers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -25,6 +25,15 @@ use crate::telemetry::{self, label};
 
 /// Accounts buffered between the scanning tasks and the writer thread.
 const WRITER_QUEUE: usize = 64;
+/// Pages of listed accounts buffered ahead of selection.
+const PAGE_QUEUE: usize = 4;
+
+/// One account's way through the scan: read it, or only record it.
+enum Work {
+    Scan(Account),
+    /// A skipped account, written as it is.
+    Record(AccountScan),
+}
 
 /// Identity of one scan, shared by every row and file it writes.
 #[derive(Debug, Clone)]
@@ -189,28 +198,12 @@ pub async fn run_scan(
         "scan started"
     );
 
-    let accounts = org::list_accounts(&clients.organizations, &settings.retry, &caller_arn).await?;
     let ou_members = org::resolve_ou_members(&clients.organizations, &settings.retry, settings).await?;
     let mut summary = ScanSummary {
         scan_id: context.scan_id.clone(),
         caller_arn: caller_arn.clone(),
         ..ScanSummary::default()
     };
-
-    warn_unlisted_includes(&accounts, settings);
-    let mut to_scan = Vec::new();
-    let mut skipped = Vec::new();
-    for account in accounts {
-        match org::select(&account, settings, &ou_members) {
-            Selection::Scan => to_scan.push(account),
-            Selection::Skip(reason) => skipped.push(skipped_account(account, reason)),
-            Selection::OtherShard => {}
-        }
-    }
-    tracing::info!(selected = to_scan.len(), skipped = skipped.len(), "accounts selected");
-    if let Some(bar) = &progress {
-        bar.set_length(to_scan.len() as u64);
-    }
 
     let writer = ScanWriter::create(&store, &context)?;
     let (sender, receiver) = mpsc::channel::<AccountScan>(WRITER_QUEUE);
@@ -238,30 +231,42 @@ pub async fn run_scan(
         controls: settings.controls.clone(),
     });
 
-    for scan in skipped {
-        summary.record(&scan);
-        if sender.send(scan).await.is_err() {
-            break;
+    // Three stages run at once: listing sends pages of accounts, selecting
+    // turns each account into work, and scanning runs that work with at most
+    // `concurrency` accounts in flight. Scanning starts with the first page.
+    let (page_sender, page_receiver) = mpsc::channel::<Vec<Account>>(PAGE_QUEUE);
+    let (work_sender, work_receiver) = mpsc::channel::<Work>(settings.concurrency);
+    let listing = org::send_account_pages(&clients.organizations, &settings.retry, &caller_arn, page_sender);
+    let selecting = select_accounts(page_receiver, work_sender, settings, &ou_members, progress.as_ref());
+    let scanning = async {
+        let queued = futures::stream::unfold(work_receiver, |mut receiver| async move {
+            receiver.recv().await.map(|item| (item, receiver))
+        });
+        let results = queued
+            .map(|item| {
+                let work = Arc::clone(&work);
+                async move {
+                    match item {
+                        Work::Scan(account) => scan_account(&work, account).await,
+                        Work::Record(scan) => scan,
+                    }
+                }
+            })
+            .buffer_unordered(settings.concurrency);
+        let mut results = std::pin::pin!(results);
+        while let Some(scan) = results.next().await {
+            summary.record(&scan);
+            if let (Some(bar), Outcome::Scanned | Outcome::Failed) = (&progress, scan.outcome) {
+                bar.inc(1);
+            }
+            if sender.send(scan).await.is_err() {
+                // The writer thread stopped on an error, which its result below returns.
+                break;
+            }
         }
-    }
-
-    let mut results = futures::stream::iter(to_scan)
-        .map(|account| {
-            let work = Arc::clone(&work);
-            async move { scan_account(&work, account).await }
-        })
-        .buffer_unordered(settings.concurrency);
-    while let Some(scan) = results.next().await {
-        summary.record(&scan);
-        if let Some(bar) = &progress {
-            bar.inc(1);
-        }
-        if sender.send(scan).await.is_err() {
-            // The writer thread stopped on an error, which its result below returns.
-            break;
-        }
-    }
-    drop(results);
+    };
+    let (listed, (), ()) = tokio::join!(listing, selecting, scanning);
+    listed?;
     drop(sender);
 
     let writer = writer_thread.await.map_err(OutputError::Task)??;
@@ -286,14 +291,45 @@ pub async fn run_scan(
     Ok(summary)
 }
 
-/// Logs each account id in `scan.include_accounts` that the organization
-/// does not list, since a mistyped id would otherwise scan nothing, silently.
-fn warn_unlisted_includes(accounts: &[Account], settings: &Settings) {
-    for id in &settings.include_accounts {
-        if !accounts.iter().any(|account| &account.id == id) {
-            tracing::warn!(account_id = %id, "scan.include_accounts lists an account that is not in the organization");
+/// Turns each listed account into work for the scanning stage, and logs
+/// what was selected once the listing ends.
+async fn select_accounts(
+    mut pages: mpsc::Receiver<Vec<Account>>,
+    work: mpsc::Sender<Work>,
+    settings: &Settings,
+    ou_members: &org::OuMembers,
+    progress: Option<&ProgressBar>,
+) {
+    let mut listed = BTreeSet::new();
+    let (mut selected, mut skipped) = (0u64, 0u64);
+    while let Some(page) = pages.recv().await {
+        for account in page {
+            listed.insert(account.id.clone());
+            let item = match org::select(&account, settings, ou_members) {
+                Selection::Scan => {
+                    selected += 1;
+                    if let Some(bar) = progress {
+                        bar.inc_length(1);
+                    }
+                    Work::Scan(account)
+                }
+                Selection::Skip(reason) => {
+                    skipped += 1;
+                    Work::Record(skipped_account(account, reason))
+                }
+                Selection::OtherShard => continue,
+            };
+            if work.send(item).await.is_err() {
+                return;
+            }
         }
     }
+
+    // A mistyped id in scan.include_accounts would otherwise scan nothing, silently.
+    for id in settings.include_accounts.difference(&listed) {
+        tracing::warn!(account_id = %id, "scan.include_accounts lists an account that is not in the organization");
+    }
+    tracing::info!(listed = listed.len(), selected, skipped, "accounts selected");
 }
 
 /// Drains the queue into the writer on a blocking thread, since Parquet
