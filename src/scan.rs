@@ -247,7 +247,7 @@ pub async fn run_scan(
                 let work = Arc::clone(&work);
                 async move {
                     match item {
-                        Work::Scan(account) => scan_account(&work, account).await,
+                        Work::Scan(account) => scan_on_worker(work, account).await,
                         Work::Record(scan) => scan,
                     }
                 }
@@ -368,6 +368,37 @@ fn skipped_account(account: Account, reason: AccountError) -> AccountScan {
         finished_at: now,
         report: None,
         findings: Vec::new(),
+    }
+}
+
+/// Scans one account in its own task, so that parsing and evaluating large
+/// reports spread over the runtime's worker threads. A task that panics
+/// fails only its account.
+async fn scan_on_worker(work: Arc<AccountWork>, account: Account) -> AccountScan {
+    let fallback = account.clone();
+    let partition = work.partition.clone();
+    let controls = work.controls.clone();
+    let started_at = now_millis();
+
+    match tokio::spawn(async move { scan_account(&work, account).await }).await {
+        Ok(scan) => scan,
+        Err(err) => {
+            let error = AccountError {
+                code: "internal_error",
+                message: format!("the task scanning account {} failed: {err}", fallback.id),
+            };
+            tracing::error!(account_id = %fallback.id, error = %error.message, "account task failed");
+            let findings = account_error_findings(&fallback.id, &partition, &controls, &error);
+            AccountScan {
+                account: fallback,
+                outcome: Outcome::Failed,
+                error: Some(error),
+                started_at,
+                finished_at: now_millis(),
+                report: None,
+                findings,
+            }
+        }
     }
 }
 
