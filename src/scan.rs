@@ -483,7 +483,7 @@ async fn read_account(work: &AccountWork, account_id: &str) -> Result<Credential
     })
 }
 
-/// The findings for every row of a report; an unreadable row becomes an
+/// Evaluates every row of a report. An unreadable row becomes an
 /// `error` finding and the other rows keep their verdicts.
 pub fn evaluate_report(report: &CredentialReport, account_id: &str, partition: &str, control_ids: &[String]) -> Vec<Finding> {
     let mut findings = Vec::with_capacity(report.rows.len() * control_ids.len());
@@ -496,7 +496,7 @@ pub fn evaluate_report(report: &CredentialReport, account_id: &str, partition: &
     findings
 }
 
-/// One `error` finding per control for an account that could not be read,
+/// Builds one `error` finding per control for an account that could not be read,
 /// so the account never looks compliant.
 fn account_error_findings(account_id: &str, partition: &str, control_ids: &[String], error: &AccountError) -> Vec<Finding> {
     control_ids

@@ -86,7 +86,7 @@ pub fn is_opt_in_region(region: &str) -> bool {
     OPT_IN_REGIONS.contains(&region)
 }
 
-/// One HTTPS client for every SDK client the scan builds, like the SDK's
+/// Builds one HTTPS client for every SDK client the scan creates, like the SDK's
 /// default (rustls with aws-lc, proxy settings from the environment).
 ///
 /// Without it each per-account IAM client builds its own connector, which
@@ -108,7 +108,7 @@ fn shared_https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClie
     })
 }
 
-/// The partition (`aws`, `aws-us-gov`, `aws-cn`) of an ARN, or `None` when
+/// Returns the partition (`aws`, `aws-us-gov`, `aws-cn`) of an ARN, or `None` when
 /// the value is not an ARN.
 pub fn partition_of(arn: &str) -> Option<&str> {
     let mut parts = arn.split(':');
@@ -180,7 +180,7 @@ impl AwsClients {
         }
     }
 
-    /// An IAM client for one account: with the given credentials, or with
+    /// Builds an IAM client for one account: with the given credentials, or with
     /// the scanner's own when `credentials` is `None`.
     pub fn iam(&self, credentials: Option<aws_credential_types::Credentials>) -> aws_sdk_iam::Client {
         let mut config = aws_sdk_iam::config::Builder::from(&self.sdk_config);
