@@ -7,7 +7,7 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use common::{Moto, REGION, Seed, describe_output, run_orgscan, seed};
+use common::{Moto, Seed, describe_output, orgscan_command, run_orgscan, seed};
 
 const ROLE_NAME: &str = "OrgScanRole";
 
@@ -54,39 +54,15 @@ impl Daemon {
 
         let home = tempfile::tempdir().expect("failed to create a temporary HOME");
         let address = free_loopback_address();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_orgscan"));
+        let listen = address.to_string();
+        let mut all_args = vec!["daemon"];
+        all_args.extend_from_slice(args);
+        all_args.extend_from_slice(&["--listen", &listen, "--log-format", "json"]);
+
+        let mut command = orgscan_command(&all_args, env, home.path());
         command
-            .arg("daemon")
-            .args(args)
-            .args(["--listen", &address.to_string(), "--log-format", "json"])
-            .env_clear()
-            .stdin(Stdio::null())
             .stdout(fs::File::create(home.path().join("stdout")).unwrap())
             .stderr(fs::File::create(home.path().join("stderr")).unwrap());
-        for name in ["PATH", "TMPDIR", "RUST_LOG", "RUST_BACKTRACE"] {
-            if let Some(value) = std::env::var_os(name) {
-                command.env(name, value);
-            }
-        }
-
-        let aws_config = home.path().join("aws-config");
-        let aws_credentials = home.path().join("aws-credentials");
-        fs::write(&aws_config, "").unwrap();
-        fs::write(&aws_credentials, "").unwrap();
-        command
-            .env("HOME", home.path())
-            .env("AWS_CONFIG_FILE", aws_config)
-            .env("AWS_SHARED_CREDENTIALS_FILE", aws_credentials)
-            .env("AWS_REGION", REGION)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            // Nothing listens on the discard port, so a call that no test meant fails at once.
-            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9");
-        for (name, value) in env {
-            command.env(name, value);
-        }
-
         let child = command.spawn().expect("failed to start the orgscan binary");
         Daemon { child, address, home }
     }

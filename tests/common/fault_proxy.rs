@@ -24,10 +24,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tempfile::TempDir;
 
-use super::{
-    Moto, REGION, UNREACHABLE_ENDPOINT, assert_loopback_url, point_aws_config_at_empty_files, python,
-    remove_aws_variables, support_path,
-};
+use super::{Moto, orgscan_command, python, remove_aws_variables, support_path};
 
 /// Time the proxy gets to start and write its port file.
 const PROXY_START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -261,31 +258,8 @@ impl Drop for RunningOrgscan {
 /// keys, empty AWS config files, an unreachable loopback endpoint, then `env`.
 /// Panics if `env` sets an `AWS_ENDPOINT_URL*` variable to anything but loopback.
 pub fn spawn_orgscan<S: AsRef<OsStr>>(args: &[S], env: &[(&str, &str)]) -> RunningOrgscan {
-    for (name, value) in env {
-        if name.starts_with("AWS_ENDPOINT_URL") {
-            assert_loopback_url(value);
-        }
-    }
-
     let home = tempfile::tempdir().expect("failed to create a temporary HOME for orgscan");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_orgscan"));
-    command.args(args).env_clear().stdin(Stdio::null());
-    for name in ["PATH", "TMPDIR", "RUST_LOG", "RUST_BACKTRACE"] {
-        if let Some(value) = std::env::var_os(name) {
-            command.env(name, value);
-        }
-    }
-    command
-        .env("HOME", home.path())
-        .env("AWS_REGION", REGION)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_ENDPOINT_URL", UNREACHABLE_ENDPOINT);
-    point_aws_config_at_empty_files(&mut command, home.path());
-    for (name, value) in env {
-        command.env(name, value);
-    }
+    let mut command = orgscan_command(args, env, home.path());
     command
         .stdout(fs::File::create(home.path().join("stdout")).expect("failed to create the stdout file"))
         .stderr(fs::File::create(home.path().join("stderr")).expect("failed to create the stderr file"));

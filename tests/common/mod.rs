@@ -354,34 +354,39 @@ fn point_aws_config_at_empty_files(command: &mut Command, dir: &Path) {
 /// run at a moto server. Panics if `env` sets an `AWS_ENDPOINT_URL*` variable
 /// to anything but a loopback address.
 pub fn run_orgscan<S: AsRef<OsStr>>(args: &[S], env: &[(&str, &str)]) -> Output {
+    let home = tempfile::tempdir().expect("failed to create a temporary HOME for orgscan");
+    let command = orgscan_command(args, env, home.path());
+    run_with_timeout(command, home.path(), ORGSCAN_TIMEOUT)
+}
+
+/// Builds the command that [`run_orgscan`] runs, with `home` as its HOME and
+/// the folder of its empty AWS config files.
+pub fn orgscan_command<S: AsRef<OsStr>>(args: &[S], env: &[(&str, &str)], home: &Path) -> Command {
     for (name, value) in env {
         if name.starts_with("AWS_ENDPOINT_URL") {
             assert_loopback_url(value);
         }
     }
 
-    let home = tempfile::tempdir().expect("failed to create a temporary HOME for orgscan");
     let mut command = Command::new(env!("CARGO_BIN_EXE_orgscan"));
     command.args(args).env_clear().stdin(Stdio::null());
-
     for name in ["PATH", "TMPDIR", "RUST_LOG", "RUST_BACKTRACE"] {
         if let Some(value) = std::env::var_os(name) {
             command.env(name, value);
         }
     }
     command
-        .env("HOME", home.path())
+        .env("HOME", home)
         .env("AWS_REGION", REGION)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_ENDPOINT_URL", UNREACHABLE_ENDPOINT);
-    point_aws_config_at_empty_files(&mut command, home.path());
+    point_aws_config_at_empty_files(&mut command, home);
     for (name, value) in env {
         command.env(name, value);
     }
-
-    run_with_timeout(command, home.path(), ORGSCAN_TIMEOUT)
+    command
 }
 
 fn assert_loopback_url(value: &str) {
