@@ -138,7 +138,7 @@ pub struct ScanArgs {
     /// Accounts read at once [default: 8]
     #[arg(long, env = "ORGSCAN_CONCURRENCY")]
     pub concurrency: Option<usize>,
-    /// Longest wait for one account's report, such as 90s or 5m [default: 5m]
+    /// Maximum wait for one account's report, such as 90s or 5m [default: 5m]
     #[arg(long, env = "ORGSCAN_REPORT_TIMEOUT")]
     pub report_timeout: Option<String>,
     /// Scan only shard INDEX of COUNT (0-based), such as 0/4.

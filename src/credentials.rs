@@ -28,7 +28,7 @@ pub enum AssumeError {
 }
 
 impl AssumeError {
-    /// The stable code written to the `accounts` table.
+    /// Returns the stable code written to the `accounts` table.
     pub fn code(&self) -> &'static str {
         match self {
             AssumeError::Denied { .. } => "assume_role_denied",
@@ -70,7 +70,7 @@ impl RoleAssumer {
         }
     }
 
-    /// The ARN of the member role in `account_id`.
+    /// Returns the ARN of the member role in `account_id`.
     pub fn role_arn(&self, account_id: &str) -> String {
         role_arn(&self.partition, account_id, &self.role_name)
     }
@@ -121,7 +121,7 @@ impl RoleAssumer {
     }
 }
 
-/// The ARN of role `role_name` in `account_id`. A name with a path
+/// Formats the ARN of role `role_name` in `account_id`. A name with a path
 /// (`team/Reader`) keeps it.
 pub fn role_arn(partition: &str, account_id: &str, role_name: &str) -> String {
     format!("arn:{partition}:iam::{account_id}:role/{role_name}")

@@ -121,13 +121,13 @@ impl Metrics {
     }
 }
 
-/// The process-wide metrics.
+/// Returns the process-wide metrics, created on first use.
 pub fn metrics() -> &'static Metrics {
     static METRICS: OnceLock<Metrics> = OnceLock::new();
     METRICS.get_or_init(Metrics::new)
 }
 
-/// A label set with one label.
+/// Builds a label set with one label.
 pub fn label(name: &str, value: &str) -> Labels {
     vec![(name.to_owned(), value.to_owned())]
 }

@@ -435,8 +435,7 @@ fn malformed_report_fails_only_that_account() {
     assert!(message.contains("mfa_active"), "message does not name the missing column: {message}");
 
     // The SDK rejects a response whose Content is not base64, so the
-    // account fails on the call itself; the same response would come back
-    // on a retry.
+    // account fails on the call itself. A retry would get the same response.
     let row = assert_failed(&tables, &bad_base64_account, "report_failed");
     let message = str_field(row, "error_message");
     assert!(message.contains("iam:GetCredentialReport"), "message does not name the operation: {message}");

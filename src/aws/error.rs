@@ -137,7 +137,7 @@ pub fn classify_code(code: Option<&str>, status: u16) -> ErrorClass {
     }
 }
 
-/// The service's error code, when the error came from the service.
+/// Returns the service's error code, when the error came from the service.
 pub fn error_code<E>(err: &SdkError<E, HttpResponse>) -> Option<String>
 where
     E: ProvideErrorMetadata,

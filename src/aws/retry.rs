@@ -33,7 +33,7 @@ impl Default for RetryPolicy {
     /// Eight attempts with backoff caps of 0.5, 1, 2, 4, 8, 16 and 20 seconds
     /// wait about 26 seconds on average when every retry is needed. That rides
     /// out a burst of throttling, which IAM and Organizations clear within
-    /// seconds, yet no call holds an account for more than two minutes.
+    /// seconds, yet no call keeps an account waiting for more than two minutes.
     fn default() -> Self {
         RetryPolicy {
             max_attempts: 8,
@@ -45,13 +45,13 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The backoff cap before retry number `retry` (1-based).
+    /// Returns the backoff cap before retry number `retry` (1-based).
     pub fn delay_cap(&self, retry: u32) -> Duration {
         let factor = 2u32.saturating_pow(retry.saturating_sub(1).min(16));
         self.base_delay.saturating_mul(factor).min(self.max_delay)
     }
 
-    /// A full-jitter delay: uniform between zero and the cap.
+    /// Draws a full-jitter delay, uniform between zero and the cap.
     pub fn jittered_delay(&self, retry: u32) -> Duration {
         let cap = self.delay_cap(retry);
         let millis = cap.as_millis() as u64;

@@ -104,7 +104,7 @@ pub enum FetchError {
 }
 
 impl FetchError {
-    /// The stable code written to the `accounts` table.
+    /// Returns the stable code written to the `accounts` table.
     pub fn code(&self) -> &'static str {
         match self {
             FetchError::Timeout { .. } => "report_timeout",
@@ -119,7 +119,7 @@ impl FetchError {
 #[derive(Debug, Clone)]
 pub struct ReportFetcher {
     pub retry: RetryPolicy,
-    /// The longest time one account's report may take, waits and retries included.
+    /// Maximum time one account's report may take, waits and retries included.
     pub timeout: Duration,
 }
 

@@ -60,7 +60,7 @@ impl ReportRow {
 pub struct CredentialReport {
     /// `GeneratedTime` from `GetCredentialReport`.
     pub generated_at: Option<EpochMillis>,
-    /// Every data row in file order; a row that could not be read is an error
-    /// that names its line, and never hides the rows around it.
+    /// Every data row in file order. A row that could not be read is an error
+    /// that names its line, and the rows around it are kept.
     pub rows: Vec<Result<ReportRow, RowError>>,
 }
