@@ -376,8 +376,7 @@ fn skipped_account(account: Account, reason: AccountError) -> AccountScan {
 /// fails only its account.
 async fn scan_on_worker(work: Arc<AccountWork>, account: Account) -> AccountScan {
     let fallback = account.clone();
-    let partition = work.partition.clone();
-    let controls = work.controls.clone();
+    let shared = Arc::clone(&work);
     let started_at = now_millis();
 
     match tokio::spawn(async move { scan_account(&work, account).await }).await {
@@ -388,7 +387,7 @@ async fn scan_on_worker(work: Arc<AccountWork>, account: Account) -> AccountScan
                 message: format!("the task scanning account {} failed: {err}", fallback.id),
             };
             tracing::error!(account_id = %fallback.id, error = %error.message, "account task failed");
-            let findings = account_error_findings(&fallback.id, &partition, &controls, &error);
+            let findings = account_error_findings(&fallback.id, &shared.partition, &shared.controls, &error);
             AccountScan {
                 account: fallback,
                 outcome: Outcome::Failed,
