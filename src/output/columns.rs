@@ -24,9 +24,41 @@ fn timestamps() -> TimestampMillisecondBuilder {
     TimestampMillisecondBuilder::new().with_timezone("UTC")
 }
 
-/// Finishes one builder as a type-erased array, as `RecordBatch` takes them.
-fn done<B: ArrayBuilder>(builder: &mut B) -> ArrayRef {
-    ArrayBuilder::finish(builder)
+/// A builder that can start again empty with room for as many values as it
+/// holds now, so the next row group appends without growing its buffers.
+trait Refill: ArrayBuilder + Sized {
+    fn with_room_of(&self) -> Self;
+}
+
+impl Refill for StringBuilder {
+    fn with_room_of(&self) -> Self {
+        StringBuilder::with_capacity(self.len(), self.values_slice().len())
+    }
+}
+
+impl Refill for TimestampMillisecondBuilder {
+    fn with_room_of(&self) -> Self {
+        TimestampMillisecondBuilder::with_capacity(self.len()).with_timezone("UTC")
+    }
+}
+
+impl Refill for BooleanBuilder {
+    fn with_room_of(&self) -> Self {
+        BooleanBuilder::with_capacity(self.len())
+    }
+}
+
+impl Refill for Int64Builder {
+    fn with_room_of(&self) -> Self {
+        Int64Builder::with_capacity(self.len())
+    }
+}
+
+/// Finishes one builder as a type-erased array, as `RecordBatch` takes them,
+/// and leaves in its place an empty builder sized like the one finished.
+fn done<B: Refill>(builder: &mut B) -> ArrayRef {
+    let refilled = builder.with_room_of();
+    ArrayBuilder::finish(&mut std::mem::replace(builder, refilled))
 }
 
 /// Builders of the `findings` table.
