@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::report::{ReportRow, RowError};
+use crate::report::{ReportRow, ReportRowRef, RowError};
 
 /// A finding's status, from Powerpipe's set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -40,6 +40,28 @@ impl Status {
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Finding counts by status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatusCounts([u64; Status::ALL.len()]);
+
+impl StatusCounts {
+    /// Adds `count` findings of `status`.
+    pub fn add(&mut self, status: Status, count: u64) {
+        self.0[status as usize] += count;
+    }
+
+    /// Returns the number of findings of `status`.
+    pub fn get(&self, status: Status) -> u64 {
+        self.0[status as usize]
+    }
+
+    /// Returns every status with its count, zeros included, in
+    /// [`Status::ALL`] order.
+    pub fn iter(&self) -> impl Iterator<Item = (Status, u64)> + '_ {
+        Status::ALL.into_iter().map(|status| (status, self.get(status)))
     }
 }
 
@@ -89,62 +111,46 @@ const NOT_SUPPORTED: &str = "not_supported";
 /// MFA alarms. Any other unreadable `password_enabled` counts as no password,
 /// again as in that plugin, and the reason states that.
 pub fn evaluate(row: &ReportRow) -> Verdict {
-    let subject = Subject(row);
+    let assessment = assess(&row.as_row_ref());
+    Verdict {
+        status: assessment.status,
+        reason: assessment.reason.to_string(),
+    }
+}
 
+/// The verdict on one borrowed row, its reason not yet formatted.
+#[derive(Debug, Clone, Copy)]
+pub struct Assessment<'a> {
+    pub status: Status,
+    pub reason: Reason<'a>,
+}
+
+/// Evaluates one borrowed row as [`evaluate`] does, without allocating: the
+/// reason is formatted only when it is written.
+pub fn assess<'a>(row: &ReportRowRef<'a>) -> Assessment<'a> {
     let password = match row.password_enabled {
         Some(enabled) => Password::Known(enabled),
         None if row.password_enabled_raw == NOT_SUPPORTED => Password::NotSupported,
         None => Password::Unreadable,
     };
 
-    match (password, row.mfa_active) {
-        (Password::Known(false), _) => Verdict {
-            status: Status::Ok,
-            reason: format!("{subject} has no console password"),
-        },
-        (Password::Unreadable, _) => Verdict {
-            status: Status::Ok,
-            reason: format!(
-                "{subject} has no console password according to the report \
-                 (password_enabled is {:?})",
-                row.password_enabled_raw
-            ),
-        },
-        (Password::Known(true), Some(true)) => Verdict {
-            status: Status::Ok,
-            reason: format!("{subject} has a console password and an MFA device"),
-        },
-        (Password::Known(true), Some(false)) => Verdict {
-            status: Status::Alarm,
-            reason: format!("{subject} has a console password and no MFA device"),
-        },
-        (Password::Known(true), None) => Verdict {
-            status: Status::Alarm,
-            reason: format!(
-                "{subject} has a console password, and the report does not show whether MFA \
-                 is active, so MFA cannot be confirmed"
-            ),
-        },
-        (Password::NotSupported, Some(true)) => Verdict {
-            status: Status::Ok,
-            reason: format!(
-                "{subject} has an MFA device (password_enabled is not_supported, which counts \
-                 as a console password)"
-            ),
-        },
-        (Password::NotSupported, Some(false)) => Verdict {
-            status: Status::Alarm,
-            reason: format!(
-                "{subject} has no MFA device (password_enabled is not_supported, which counts \
-                 as a console password)"
-            ),
-        },
-        (Password::NotSupported, None) => Verdict {
-            status: Status::Alarm,
-            reason: format!(
-                "{subject} has no readable MFA status, so MFA cannot be confirmed \
-                 (password_enabled is not_supported, which counts as a console password)"
-            ),
+    let (status, case) = match (password, row.mfa_active) {
+        (Password::Known(false), _) => (Status::Ok, Case::NoPassword),
+        (Password::Unreadable, _) => (Status::Ok, Case::UnreadablePassword),
+        (Password::Known(true), Some(true)) => (Status::Ok, Case::PasswordAndMfa),
+        (Password::Known(true), Some(false)) => (Status::Alarm, Case::PasswordNoMfa),
+        (Password::Known(true), None) => (Status::Alarm, Case::PasswordUnknownMfa),
+        (Password::NotSupported, Some(true)) => (Status::Ok, Case::NotSupportedMfa),
+        (Password::NotSupported, Some(false)) => (Status::Alarm, Case::NotSupportedNoMfa),
+        (Password::NotSupported, None) => (Status::Alarm, Case::NotSupportedUnknownMfa),
+    };
+
+    Assessment {
+        status,
+        reason: Reason {
+            subject: if row.is_root() { "root user" } else { row.user },
+            password_enabled_raw: row.password_enabled_raw,
+            case,
         },
     }
 }
@@ -159,15 +165,65 @@ enum Password {
     Unreadable,
 }
 
-/// The user a reason names: "root user" for the root row, else the user name.
-struct Subject<'a>(&'a ReportRow);
+/// Which of the control's outcomes a row reached.
+#[derive(Debug, Clone, Copy)]
+enum Case {
+    NoPassword,
+    UnreadablePassword,
+    PasswordAndMfa,
+    PasswordNoMfa,
+    PasswordUnknownMfa,
+    NotSupportedMfa,
+    NotSupportedNoMfa,
+    NotSupportedUnknownMfa,
+}
 
-impl fmt::Display for Subject<'_> {
+/// The reason of an [`Assessment`], formatted on display.
+#[derive(Debug, Clone, Copy)]
+pub struct Reason<'a> {
+    /// "root user" for the root row, else the user name.
+    subject: &'a str,
+    password_enabled_raw: &'a str,
+    case: Case,
+}
+
+impl fmt::Display for Reason<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_root() {
-            f.write_str("root user")
-        } else {
-            f.write_str(&self.0.user)
+        let subject = self.subject;
+        match self.case {
+            Case::NoPassword => write!(f, "{subject} has no console password"),
+            Case::UnreadablePassword => write!(
+                f,
+                "{subject} has no console password according to the report \
+                 (password_enabled is {:?})",
+                self.password_enabled_raw
+            ),
+            Case::PasswordAndMfa => {
+                write!(f, "{subject} has a console password and an MFA device")
+            }
+            Case::PasswordNoMfa => {
+                write!(f, "{subject} has a console password and no MFA device")
+            }
+            Case::PasswordUnknownMfa => write!(
+                f,
+                "{subject} has a console password, and the report does not show whether MFA \
+                 is active, so MFA cannot be confirmed"
+            ),
+            Case::NotSupportedMfa => write!(
+                f,
+                "{subject} has an MFA device (password_enabled is not_supported, which counts \
+                 as a console password)"
+            ),
+            Case::NotSupportedNoMfa => write!(
+                f,
+                "{subject} has no MFA device (password_enabled is not_supported, which counts \
+                 as a console password)"
+            ),
+            Case::NotSupportedUnknownMfa => write!(
+                f,
+                "{subject} has no readable MFA status, so MFA cannot be confirmed \
+                 (password_enabled is not_supported, which counts as a console password)"
+            ),
         }
     }
 }

@@ -12,6 +12,7 @@ use base64::Engine as _;
 use crate::config::is_account_id;
 use crate::controls::CONTROL_IDS;
 use crate::org::Account;
+use crate::output::AccountRows;
 use crate::output::store::{OutputLocation, OutputStore};
 use crate::output::writer::ScanWriter;
 use crate::report::{CredentialReport, EpochMillis, parse_report};
@@ -98,6 +99,7 @@ pub async fn run(args: EvaluateArgs) -> anyhow::Result<()> {
     store.check_writable().await?;
     let context = ScanContext::new(None);
     let now = chrono::Utc::now().timestamp_millis();
+    let rows = AccountRows::from_parts(Some(&report), &findings);
     let scan = AccountScan {
         account: Account {
             id: account_id,
@@ -108,8 +110,7 @@ pub async fn run(args: EvaluateArgs) -> anyhow::Result<()> {
         error: None,
         started_at: now,
         finished_at: now,
-        report: Some(report),
-        findings,
+        rows,
     };
     let mut writer = ScanWriter::create(&store, &context)?;
     writer.write_account(&scan)?;

@@ -18,9 +18,9 @@ use crate::credentials::RoleAssumer;
 use crate::org::{self, Account, OrgError, Selection};
 use crate::output::store::OutputStore;
 use crate::output::writer::ScanWriter;
-use crate::output::OutputError;
+use crate::output::{AccountRows, OutputError};
 use crate::report::fetch::{FetchError, LimitedIam, ReportFetcher, ReportRateLimiter, report_rate_limiter};
-use crate::report::{CredentialReport, EpochMillis, parse_report};
+use crate::report::{CredentialReport, EpochMillis};
 use crate::telemetry::{self, label};
 
 /// Accounts buffered between the scanning tasks and the writer thread.
@@ -95,9 +95,8 @@ pub struct AccountScan {
     pub error: Option<AccountError>,
     pub started_at: EpochMillis,
     pub finished_at: EpochMillis,
-    /// The parsed report; `None` when it could not be read.
-    pub report: Option<CredentialReport>,
-    pub findings: Vec<Finding>,
+    /// The account's rows of the `findings` and `credential_report` tables.
+    pub rows: AccountRows,
 }
 
 /// A scan that could not write anything.
@@ -137,11 +136,10 @@ impl ScanSummary {
         *self.accounts.entry(scan.outcome).or_default() += 1;
         telemetry::metrics().accounts.get_or_create(&label("outcome", scan.outcome.as_str())).inc();
 
-        let mut alarms = 0;
-        for finding in &scan.findings {
-            *self.findings.entry(finding.status).or_default() += 1;
-            alarms += u64::from(finding.status == Status::Alarm);
+        for (status, count) in scan.rows.counts.iter().filter(|(_, count)| *count > 0) {
+            *self.findings.entry(status).or_default() += count;
         }
+        let alarms = scan.rows.counts.get(Status::Alarm);
         if alarms > 0 {
             self.alarms_by_account
                 .insert((scan.account.id.clone(), scan.account.name.clone()), alarms);
@@ -366,8 +364,7 @@ fn skipped_account(account: Account, reason: AccountError) -> AccountScan {
         error: Some(reason),
         started_at: now,
         finished_at: now,
-        report: None,
-        findings: Vec::new(),
+        rows: AccountRows::default(),
     }
 }
 
@@ -394,8 +391,7 @@ async fn scan_on_worker(work: Arc<AccountWork>, account: Account) -> AccountScan
                 error: Some(error),
                 started_at,
                 finished_at: now_millis(),
-                report: None,
-                findings,
+                rows: AccountRows::from_findings(&findings),
             }
         }
     }
@@ -410,17 +406,15 @@ async fn scan_account(work: &AccountWork, account: Account) -> AccountScan {
     let finished_at = now_millis();
 
     match result {
-        Ok(report) => {
-            let findings = evaluate_report(&report, &account.id, &work.partition, &work.controls);
-            tracing::debug!(account_id = %account.id, users = report.rows.len(), "account scanned");
+        Ok(rows) => {
+            tracing::debug!(account_id = %account.id, users = rows.users, "account scanned");
             AccountScan {
                 account,
                 outcome: Outcome::Scanned,
                 error: None,
                 started_at,
                 finished_at,
-                report: Some(report),
-                findings,
+                rows,
             }
         }
         Err(error) => {
@@ -432,16 +426,15 @@ async fn scan_account(work: &AccountWork, account: Account) -> AccountScan {
                 error: Some(error),
                 started_at,
                 finished_at,
-                report: None,
-                findings,
+                rows: AccountRows::from_findings(&findings),
             }
         }
     }
 }
 
-/// Gets credentials, downloads and parses the report of one account.
-/// Expired credentials are renewed once.
-async fn read_account(work: &AccountWork, account_id: &str) -> Result<CredentialReport, AccountError> {
+/// Gets credentials, downloads, parses and evaluates the report of one
+/// account. Expired credentials are renewed once.
+async fn read_account(work: &AccountWork, account_id: &str) -> Result<AccountRows, AccountError> {
     let use_own_credentials = account_id == work.own_account && !work.assume_role_in_own_account;
     let mut renewed = false;
 
@@ -472,14 +465,11 @@ async fn read_account(work: &AccountWork, account_id: &str) -> Result<Credential
         }
     };
 
-    let rows = parse_report(&fetched.content).map_err(|err| AccountError {
-        code: "report_unparseable",
-        message: format!("the credential report of account {account_id} could not be parsed: {err}"),
-    })?;
-    Ok(CredentialReport {
-        generated_at: fetched.generated_at,
-        rows,
-    })
+    AccountRows::evaluate_report(&fetched.content, fetched.generated_at, account_id, &work.partition, &work.controls)
+        .map_err(|err| AccountError {
+            code: "report_unparseable",
+            message: format!("the credential report of account {account_id} could not be parsed: {err}"),
+        })
 }
 
 /// Evaluates every row of a report. An unreadable row becomes an

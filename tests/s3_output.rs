@@ -22,7 +22,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use orgscan::controls::{Finding, Status};
 use orgscan::org::Account;
 use orgscan::output::store::UploadOptions;
-use orgscan::output::{OutputError, OutputLocation, OutputStore, ScanWriter, TABLES};
+use orgscan::output::{AccountRows, OutputError, OutputLocation, OutputStore, ScanWriter, TABLES};
 use orgscan::report::{CredentialReport, ReportRow};
 use orgscan::scan::{AccountError, AccountScan, Outcome, ScanContext};
 
@@ -208,7 +208,7 @@ fn scanned_account(account_id: &str, users: usize) -> AccountScan {
     let rows: Vec<ReportRow> = (0..users)
         .map(|index| user_row(account_id, index))
         .collect();
-    let findings = rows
+    let findings: Vec<Finding> = rows
         .iter()
         .map(|row| Finding {
             control_id: "cis_v120_1_2".to_owned(),
@@ -233,11 +233,13 @@ fn scanned_account(account_id: &str, users: usize) -> AccountScan {
         error: None,
         started_at: 1_714_550_401_000,
         finished_at: 1_714_550_402_000,
-        report: Some(CredentialReport {
-            generated_at: Some(1_714_546_800_000),
-            rows: rows.into_iter().map(Ok).collect(),
-        }),
-        findings,
+        rows: AccountRows::from_parts(
+            Some(&CredentialReport {
+                generated_at: Some(1_714_546_800_000),
+                rows: rows.into_iter().map(Ok).collect(),
+            }),
+            &findings,
+        ),
     }
 }
 
@@ -255,8 +257,7 @@ fn failed_account(account_id: &str) -> AccountScan {
         }),
         started_at: 1_714_550_401_000,
         finished_at: 1_714_550_401_500,
-        report: None,
-        findings: Vec::new(),
+        rows: AccountRows::default(),
     }
 }
 

@@ -1,23 +1,187 @@
-//! Arrow column builders, one set per table, in the column order of
-//! `schema`. Each builder turns the rows it buffered into arrays and starts
-//! again empty, so a writer reuses it for every row group.
+//! Arrow columns of the three tables.
+//!
+//! [`AccountRows`] holds what one account adds to the `findings` and
+//! `credential_report` tables, as finished Arrow arrays without the scan and
+//! account columns, which are the same on every row of an account and which
+//! the writer adds. A scan builds it in the account's own task, straight from
+//! the parser's borrowed rows, so no row is ever copied into an owned string.
+//! The `accounts` table has one row per account and its builders live in the
+//! writer.
+
+use std::fmt::Write as _;
 
 use arrow::array::{
     ArrayBuilder, ArrayRef, BooleanBuilder, Int64Builder, StringBuilder,
     TimestampMillisecondBuilder,
 };
 
-use crate::controls::Finding;
-use crate::report::{EpochMillis, ReportRow};
+use crate::controls::{self, Finding, Status, StatusCounts};
+use crate::report::parse::{ParseError, read_rows};
+use crate::report::{CredentialReport, EpochMillis, ReportRowRef, RowError};
 use crate::scan::{AccountScan, ScanContext};
 
-/// The columns of one table, buffered until the writer encodes a row group.
-pub(crate) trait TableColumns {
-    /// Returns the number of buffered rows.
-    fn len(&self) -> usize;
+/// The rows one account adds to the `findings` and `credential_report`
+/// tables, ready to write.
+#[derive(Debug, Clone, Default)]
+pub struct AccountRows {
+    /// The `credential_report` columns from `user` on, in schema order;
+    /// empty when no report was read.
+    pub(crate) report: Vec<ArrayRef>,
+    pub(crate) report_rows: usize,
+    /// The `findings` columns from `control_id` to `reason`, in schema order.
+    pub(crate) findings: Vec<ArrayRef>,
+    pub(crate) finding_rows: usize,
+    /// Rows in the credential report, unreadable ones included; `None` when
+    /// no report was read.
+    pub users: Option<u64>,
+    /// `GeneratedTime` of the report, when one was read.
+    pub generated_at: Option<EpochMillis>,
+    /// The findings by status.
+    pub counts: StatusCounts,
+}
 
-    /// Builds one array per column, in schema order, and empties the builders.
-    fn finish(&mut self) -> Vec<ArrayRef>;
+impl AccountRows {
+    /// Parses a downloaded credential report, evaluates every row and keeps
+    /// both as columns. An unreadable row becomes one `error` finding per
+    /// control and the other rows keep their verdicts.
+    ///
+    /// # Errors
+    ///
+    /// Returns the [`ParseError`] of a report that is unreadable as a whole.
+    pub fn evaluate_report(
+        content: &[u8],
+        generated_at: Option<EpochMillis>,
+        account_id: &str,
+        partition: &str,
+        control_ids: &[String],
+    ) -> Result<Self, ParseError> {
+        let mut rows = read_rows(content)?;
+        let mut builder = AccountRowsBuilder::new(generated_at, true);
+        while let Some(row) = rows.next_row_ref() {
+            match row {
+                Ok(row) => builder.add_evaluated_row(&row, control_ids),
+                Err(err) => builder.add_unreadable_row(&err, account_id, partition, control_ids),
+            }
+        }
+        Ok(builder.finish())
+    }
+
+    /// Keeps a report's rows and the given findings as they are, without
+    /// evaluating anything.
+    pub fn from_parts(report: Option<&CredentialReport>, findings: &[Finding]) -> Self {
+        let mut builder =
+            AccountRowsBuilder::new(report.and_then(|report| report.generated_at), report.is_some());
+        for row in report.iter().flat_map(|report| &report.rows) {
+            match row {
+                Ok(row) => builder.add_report_row(&row.as_row_ref()),
+                Err(_) => builder.users += 1,
+            }
+        }
+        for finding in findings {
+            builder.add_finding(finding);
+        }
+        builder.finish()
+    }
+
+    /// Returns rows for an account without a report: only `findings`.
+    pub fn from_findings(findings: &[Finding]) -> Self {
+        Self::from_parts(None, findings)
+    }
+
+    /// Returns the number of `findings` rows.
+    pub fn finding_rows(&self) -> usize {
+        self.finding_rows
+    }
+
+    /// Returns the number of `credential_report` rows: the readable rows of
+    /// the report.
+    pub fn report_rows(&self) -> usize {
+        self.report_rows
+    }
+}
+
+/// Appends one account's rows, then finishes them as [`AccountRows`].
+struct AccountRowsBuilder {
+    report: ReportRowColumns,
+    findings: FindingColumns,
+    has_report: bool,
+    users: u64,
+    generated_at: Option<EpochMillis>,
+    counts: StatusCounts,
+}
+
+impl AccountRowsBuilder {
+    fn new(generated_at: Option<EpochMillis>, has_report: bool) -> Self {
+        AccountRowsBuilder {
+            report: ReportRowColumns::default(),
+            findings: FindingColumns::default(),
+            has_report,
+            users: 0,
+            generated_at,
+            counts: StatusCounts::default(),
+        }
+    }
+
+    /// Appends a readable row and its finding for each control.
+    fn add_evaluated_row(&mut self, row: &ReportRowRef<'_>, control_ids: &[String]) {
+        self.add_report_row(row);
+        let assessment = controls::assess(row);
+        for control_id in control_ids {
+            self.findings.append(
+                control_id,
+                row.arn,
+                row.user,
+                assessment.status,
+                &assessment.reason,
+            );
+        }
+        self.counts
+            .add(assessment.status, control_ids.len() as u64);
+    }
+
+    /// Counts an unreadable row and appends its `error` findings.
+    fn add_unreadable_row(
+        &mut self,
+        err: &RowError,
+        account_id: &str,
+        partition: &str,
+        control_ids: &[String],
+    ) {
+        self.users += 1;
+        for finding in controls::error_findings_for_row(err, account_id, partition, control_ids) {
+            self.add_finding(&finding);
+        }
+    }
+
+    fn add_report_row(&mut self, row: &ReportRowRef<'_>) {
+        self.users += 1;
+        self.report.append(row);
+    }
+
+    fn add_finding(&mut self, finding: &Finding) {
+        self.findings.append(
+            &finding.control_id,
+            &finding.resource,
+            &finding.user_name,
+            finding.status,
+            &finding.reason,
+        );
+        self.counts.add(finding.status, 1);
+    }
+
+    fn finish(mut self) -> AccountRows {
+        let report_rows = self.report.user.len();
+        let finding_rows = self.findings.control_id.len();
+        AccountRows {
+            report: if self.has_report { self.report.finish() } else { Vec::new() },
+            report_rows,
+            findings: self.findings.finish(),
+            finding_rows,
+            users: self.has_report.then_some(self.users),
+            generated_at: self.generated_at,
+            counts: self.counts,
+        }
+    }
 }
 
 fn timestamps() -> TimestampMillisecondBuilder {
@@ -61,90 +225,48 @@ fn done<B: Refill>(builder: &mut B) -> ArrayRef {
     ArrayBuilder::finish(&mut std::mem::replace(builder, refilled))
 }
 
-/// Builders of the `findings` table.
-pub(crate) struct FindingsColumns {
-    scan_id: StringBuilder,
-    scanned_at: TimestampMillisecondBuilder,
-    account_id: StringBuilder,
-    account_name: StringBuilder,
+/// Builders of the `findings` columns that change from row to row.
+#[derive(Default)]
+struct FindingColumns {
     control_id: StringBuilder,
     resource: StringBuilder,
     user_name: StringBuilder,
     status: StringBuilder,
     reason: StringBuilder,
-    report_generated_at: TimestampMillisecondBuilder,
 }
 
-impl FindingsColumns {
-    pub(crate) fn new() -> Self {
-        FindingsColumns {
-            scan_id: StringBuilder::new(),
-            scanned_at: timestamps(),
-            account_id: StringBuilder::new(),
-            account_name: StringBuilder::new(),
-            control_id: StringBuilder::new(),
-            resource: StringBuilder::new(),
-            user_name: StringBuilder::new(),
-            status: StringBuilder::new(),
-            reason: StringBuilder::new(),
-            report_generated_at: timestamps(),
-        }
-    }
-
-    /// Appends one row per finding of `scan`.
-    pub(crate) fn append_scan(&mut self, ctx: &ScanContext, scan: &AccountScan) {
-        let generated_at = report_generated_at(scan);
-        for finding in &scan.findings {
-            self.append(ctx, scan, generated_at, finding);
-        }
-    }
-
+impl FindingColumns {
     fn append(
         &mut self,
-        ctx: &ScanContext,
-        scan: &AccountScan,
-        generated_at: Option<EpochMillis>,
-        finding: &Finding,
+        control_id: &str,
+        resource: &str,
+        user_name: &str,
+        status: Status,
+        reason: &dyn std::fmt::Display,
     ) {
-        self.scan_id.append_value(&ctx.scan_id);
-        self.scanned_at.append_value(ctx.scanned_at);
-        self.account_id.append_value(&scan.account.id);
-        self.account_name.append_value(&scan.account.name);
-        self.control_id.append_value(&finding.control_id);
-        self.resource.append_value(&finding.resource);
-        self.user_name.append_value(&finding.user_name);
-        self.status.append_value(finding.status.as_str());
-        self.reason.append_value(&finding.reason);
-        self.report_generated_at.append_option(generated_at);
-    }
-}
-
-impl TableColumns for FindingsColumns {
-    fn len(&self) -> usize {
-        self.scan_id.len()
+        self.control_id.append_value(control_id);
+        self.resource.append_value(resource);
+        self.user_name.append_value(user_name);
+        self.status.append_value(status.as_str());
+        // Writing into the builder formats the reason without a String;
+        // the empty append then ends the value.
+        write!(self.reason, "{reason}").expect("formatting into a builder cannot fail");
+        self.reason.append_value("");
     }
 
     fn finish(&mut self) -> Vec<ArrayRef> {
         vec![
-            done(&mut self.scan_id),
-            done(&mut self.scanned_at),
-            done(&mut self.account_id),
-            done(&mut self.account_name),
             done(&mut self.control_id),
             done(&mut self.resource),
             done(&mut self.user_name),
             done(&mut self.status),
             done(&mut self.reason),
-            done(&mut self.report_generated_at),
         ]
     }
 }
 
-/// Builders of the `credential_report` table.
-pub(crate) struct CredentialReportColumns {
-    scan_id: StringBuilder,
-    account_id: StringBuilder,
-    report_generated_at: TimestampMillisecondBuilder,
+/// Builders of the `credential_report` columns from `user` on.
+struct ReportRowColumns {
     user: StringBuilder,
     arn: StringBuilder,
     user_creation_time: TimestampMillisecondBuilder,
@@ -170,12 +292,9 @@ pub(crate) struct CredentialReportColumns {
     cert_2_last_rotated: TimestampMillisecondBuilder,
 }
 
-impl CredentialReportColumns {
-    pub(crate) fn new() -> Self {
-        CredentialReportColumns {
-            scan_id: StringBuilder::new(),
-            account_id: StringBuilder::new(),
-            report_generated_at: timestamps(),
+impl Default for ReportRowColumns {
+    fn default() -> Self {
+        ReportRowColumns {
             user: StringBuilder::new(),
             arn: StringBuilder::new(),
             user_creation_time: timestamps(),
@@ -201,37 +320,17 @@ impl CredentialReportColumns {
             cert_2_last_rotated: timestamps(),
         }
     }
+}
 
-    /// Appends the rows of `scan`'s report that parsed; rows that did not
-    /// parse have no typed values to write.
-    pub(crate) fn append_scan(&mut self, ctx: &ScanContext, scan: &AccountScan) {
-        let Some(report) = &scan.report else {
-            return;
-        };
-        for row in report.rows.iter().flatten() {
-            self.append(&ctx.scan_id, &scan.account.id, report.generated_at, row);
-        }
-    }
-
-    /// Appends one report row.
-    pub(crate) fn append(
-        &mut self,
-        scan_id: &str,
-        account_id: &str,
-        generated_at: Option<EpochMillis>,
-        row: &ReportRow,
-    ) {
-        self.scan_id.append_value(scan_id);
-        self.account_id.append_value(account_id);
-        self.report_generated_at.append_option(generated_at);
-
-        self.user.append_value(&row.user);
-        self.arn.append_value(&row.arn);
+impl ReportRowColumns {
+    fn append(&mut self, row: &ReportRowRef<'_>) {
+        self.user.append_value(row.user);
+        self.arn.append_value(row.arn);
         self.user_creation_time
             .append_option(row.user_creation_time);
         self.password_enabled.append_option(row.password_enabled);
         self.password_enabled_raw
-            .append_value(&row.password_enabled_raw);
+            .append_value(row.password_enabled_raw);
         self.password_last_used
             .append_option(row.password_last_used);
         self.password_last_changed
@@ -247,9 +346,9 @@ impl CredentialReportColumns {
         self.access_key_1_last_used_date
             .append_option(row.access_key_1_last_used_date);
         self.access_key_1_last_used_region
-            .append_option(row.access_key_1_last_used_region.as_deref());
+            .append_option(row.access_key_1_last_used_region);
         self.access_key_1_last_used_service
-            .append_option(row.access_key_1_last_used_service.as_deref());
+            .append_option(row.access_key_1_last_used_service);
 
         self.access_key_2_active
             .append_option(row.access_key_2_active);
@@ -258,9 +357,9 @@ impl CredentialReportColumns {
         self.access_key_2_last_used_date
             .append_option(row.access_key_2_last_used_date);
         self.access_key_2_last_used_region
-            .append_option(row.access_key_2_last_used_region.as_deref());
+            .append_option(row.access_key_2_last_used_region);
         self.access_key_2_last_used_service
-            .append_option(row.access_key_2_last_used_service.as_deref());
+            .append_option(row.access_key_2_last_used_service);
 
         self.cert_1_active.append_option(row.cert_1_active);
         self.cert_1_last_rotated
@@ -269,18 +368,9 @@ impl CredentialReportColumns {
         self.cert_2_last_rotated
             .append_option(row.cert_2_last_rotated);
     }
-}
-
-impl TableColumns for CredentialReportColumns {
-    fn len(&self) -> usize {
-        self.scan_id.len()
-    }
 
     fn finish(&mut self) -> Vec<ArrayRef> {
         vec![
-            done(&mut self.scan_id),
-            done(&mut self.account_id),
-            done(&mut self.report_generated_at),
             done(&mut self.user),
             done(&mut self.arn),
             done(&mut self.user_creation_time),
@@ -308,7 +398,7 @@ impl TableColumns for CredentialReportColumns {
     }
 }
 
-/// Builders of the `accounts` table.
+/// Builders of the `accounts` table, one row per account.
 pub(crate) struct AccountsColumns {
     scan_id: StringBuilder,
     account_id: StringBuilder,
@@ -340,9 +430,14 @@ impl AccountsColumns {
         }
     }
 
+    /// Returns the number of buffered rows.
+    pub(crate) fn len(&self) -> usize {
+        self.scan_id.len()
+    }
+
     /// Appends the one row that describes `scan`'s account.
     pub(crate) fn append_scan(&mut self, ctx: &ScanContext, scan: &AccountScan) {
-        let users = scan.report.as_ref().map(|report| report.rows.len() as i64);
+        let users = scan.rows.users.map(|users| users as i64);
 
         self.scan_id.append_value(&ctx.scan_id);
         self.account_id.append_value(&scan.account.id);
@@ -357,16 +452,11 @@ impl AccountsColumns {
         self.finished_at.append_value(scan.finished_at);
         self.users.append_option(users);
         self.report_generated_at
-            .append_option(report_generated_at(scan));
-    }
-}
-
-impl TableColumns for AccountsColumns {
-    fn len(&self) -> usize {
-        self.scan_id.len()
+            .append_option(scan.rows.generated_at);
     }
 
-    fn finish(&mut self) -> Vec<ArrayRef> {
+    /// Builds one array per column, in schema order, and empties the builders.
+    pub(crate) fn finish(&mut self) -> Vec<ArrayRef> {
         vec![
             done(&mut self.scan_id),
             done(&mut self.account_id),
@@ -381,8 +471,4 @@ impl TableColumns for AccountsColumns {
             done(&mut self.report_generated_at),
         ]
     }
-}
-
-fn report_generated_at(scan: &AccountScan) -> Option<EpochMillis> {
-    scan.report.as_ref().and_then(|report| report.generated_at)
 }

@@ -1,7 +1,7 @@
 //! Output: the three tables as Hive-partitioned Parquet on local disk or S3.
 //!
 //! - `schema`: one Arrow schema per table.
-//! - `columns`: Arrow builders that buffer each table's rows.
+//! - `columns`: each account's rows as Arrow columns, and the `accounts` builders.
 //! - `writer`: streams the rows into Parquet row groups in a temporary file.
 //! - `store`: publishes each finished file under its final name, atomically.
 //! - `s3`: the `object_store` client, signed with the AWS SDK's credentials.
@@ -20,6 +20,7 @@ use std::path::PathBuf;
 pub use athena::athena_ddl;
 pub use schema::{TABLES, Table, accounts_schema, credential_report_schema, findings_schema};
 pub use store::{OutputLocation, OutputStore};
+pub use columns::AccountRows;
 pub use writer::{ScanWriter, WriterOptions, encode_report_rows};
 
 /// An error of the output stage. Each variant names the file, object or

@@ -3,7 +3,9 @@
 
 use std::fs::File;
 use std::io::Write;
+use std::sync::Arc;
 
+use arrow::array::{ArrayRef, StringArray, TimestampMillisecondArray};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
@@ -12,10 +14,10 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersi
 use parquet::schema::types::ColumnPath;
 
 use super::OutputError;
-use super::columns::{AccountsColumns, CredentialReportColumns, FindingsColumns, TableColumns};
+use super::columns::{AccountRows, AccountsColumns};
 use super::schema::Table;
 use super::store::{OutputStore, PendingFile};
-use crate::report::CredentialReport;
+use crate::report::{CredentialReport, EpochMillis};
 use crate::scan::{AccountScan, ScanContext};
 
 /// Rows per Parquet row group unless [`WriterOptions`] sets another number.
@@ -91,23 +93,20 @@ fn writer_properties(options: &WriterOptions) -> WriterProperties {
     builder.build()
 }
 
-/// One table's Arrow builders in front of its Parquet writer.
-struct TableWriter<C, W: Write + Send> {
+/// One table's Parquet writer, fed with record batches.
+///
+/// The `ArrowWriter` encodes each batch into the open row group at once and
+/// closes the group when it reaches the row limit, so a table holds at most
+/// one encoded row group in memory.
+struct TableWriter<W: Write + Send> {
     table: Table,
     schema: SchemaRef,
-    columns: C,
     writer: ArrowWriter<W>,
-    row_group_rows: usize,
     rows_written: u64,
 }
 
-impl<C: TableColumns, W: Write + Send> TableWriter<C, W> {
-    fn new(
-        table: Table,
-        columns: C,
-        sink: W,
-        options: &WriterOptions,
-    ) -> Result<Self, OutputError> {
+impl<W: Write + Send> TableWriter<W> {
+    fn new(table: Table, sink: W, options: &WriterOptions) -> Result<Self, OutputError> {
         let schema = table.schema();
         let writer = ArrowWriter::try_new(sink, schema.clone(), Some(writer_properties(options)))
             .map_err(|source| OutputError::Parquet {
@@ -118,44 +117,29 @@ impl<C: TableColumns, W: Write + Send> TableWriter<C, W> {
         Ok(TableWriter {
             table,
             schema,
-            columns,
             writer,
-            row_group_rows: options.row_group_rows.max(1),
             rows_written: 0,
         })
     }
 
-    /// Encodes the buffered rows once they fill a row group. Callers append
-    /// one account at a time, and IAM allows at most 5,000 users per
-    /// account, so a group overshoots the size by at most that many rows.
-    fn flush_if_full(&mut self) -> Result<(), OutputError> {
-        if self.columns.len() >= self.row_group_rows {
-            self.write_buffered()?;
-        }
-        Ok(())
-    }
-
-    fn write_buffered(&mut self) -> Result<(), OutputError> {
-        let rows = self.columns.len();
-        if rows == 0 {
+    /// Writes one batch whose columns follow the table's schema.
+    fn write_columns(&mut self, columns: Vec<ArrayRef>) -> Result<(), OutputError> {
+        let table = self.table.name();
+        let batch = RecordBatch::try_new(self.schema.clone(), columns)
+            .map_err(|source| OutputError::Arrow { table, source })?;
+        if batch.num_rows() == 0 {
             return Ok(());
         }
-
-        let table = self.table.name();
-        let batch = RecordBatch::try_new(self.schema.clone(), self.columns.finish())
-            .map_err(|source| OutputError::Arrow { table, source })?;
         self.writer
             .write(&batch)
             .map_err(|source| OutputError::Parquet { table, source })?;
-        self.rows_written += rows as u64;
+        self.rows_written += batch.num_rows() as u64;
         Ok(())
     }
 
     /// Writes the last row group and the footer, and returns the sink. A
     /// table without rows still gets a valid file with its schema.
-    fn close(mut self) -> Result<(W, u64), OutputError> {
-        self.write_buffered()?;
-
+    fn close(self) -> Result<(W, u64), OutputError> {
         let table = self.table.name();
         let sink = self
             .writer
@@ -163,6 +147,50 @@ impl<C: TableColumns, W: Write + Send> TableWriter<C, W> {
             .map_err(|source| OutputError::Parquet { table, source })?;
         Ok((sink, self.rows_written))
     }
+}
+
+/// Returns a `Utf8` column of `rows` copies of `value`.
+fn repeated_text(value: &str, rows: usize) -> ArrayRef {
+    Arc::new(StringArray::new_repeated(value, rows))
+}
+
+/// Returns a UTC timestamp column of `rows` copies of `value`, or of nulls.
+fn repeated_timestamp(value: Option<EpochMillis>, rows: usize) -> ArrayRef {
+    let array = match value {
+        Some(value) => TimestampMillisecondArray::from_value(value, rows),
+        None => TimestampMillisecondArray::new_null(rows),
+    };
+    Arc::new(array.with_timezone("UTC"))
+}
+
+/// Returns the `credential_report` columns of one account's rows: the scan
+/// and account columns, then the report's own.
+fn credential_report_columns(
+    scan_id: &str,
+    account_id: &str,
+    rows: &AccountRows,
+) -> Vec<ArrayRef> {
+    let count = rows.report_rows;
+    let mut columns = Vec::with_capacity(3 + rows.report.len());
+    columns.push(repeated_text(scan_id, count));
+    columns.push(repeated_text(account_id, count));
+    columns.push(repeated_timestamp(rows.generated_at, count));
+    columns.extend(rows.report.iter().cloned());
+    columns
+}
+
+/// Returns the `findings` columns of one account's rows.
+fn findings_columns(ctx: &ScanContext, scan: &AccountScan) -> Vec<ArrayRef> {
+    let rows = &scan.rows;
+    let count = rows.finding_rows;
+    let mut columns = Vec::with_capacity(5 + rows.findings.len());
+    columns.push(repeated_text(&ctx.scan_id, count));
+    columns.push(repeated_timestamp(Some(ctx.scanned_at), count));
+    columns.push(repeated_text(&scan.account.id, count));
+    columns.push(repeated_text(&scan.account.name, count));
+    columns.extend(rows.findings.iter().cloned());
+    columns.push(repeated_timestamp(rows.generated_at, count));
+    columns
 }
 
 /// Encodes the parsed rows of one credential report as a complete
@@ -175,40 +203,34 @@ pub fn encode_report_rows<W: Write + Send>(
     report: &CredentialReport,
     options: &WriterOptions,
 ) -> Result<W, OutputError> {
-    let columns = CredentialReportColumns::new();
-    let mut writer = TableWriter::new(Table::CredentialReport, columns, sink, options)?;
-
-    for row in report.rows.iter().flatten() {
-        writer
-            .columns
-            .append(scan_id, account_id, report.generated_at, row);
-        writer.flush_if_full()?;
+    let rows = AccountRows::from_parts(Some(report), &[]);
+    let mut writer = TableWriter::new(Table::CredentialReport, sink, options)?;
+    if rows.report_rows > 0 {
+        writer.write_columns(credential_report_columns(scan_id, account_id, &rows))?;
     }
-
     writer.close().map(|(sink, _)| sink)
 }
 
 /// A table's writer and the temporary file it writes to.
-struct TableFile<C> {
-    writer: TableWriter<C, File>,
+struct TableFile {
+    writer: TableWriter<File>,
     pending: PendingFile,
 }
 
-impl<C: TableColumns> TableFile<C> {
+impl TableFile {
     fn create(
         store: &OutputStore,
         ctx: &ScanContext,
         table: Table,
-        columns: C,
         options: &WriterOptions,
     ) -> Result<Self, OutputError> {
         let (pending, file) = store.create_file(table, &ctx.dt, &file_name(ctx))?;
-        let writer = TableWriter::new(table, columns, file, options)?;
+        let writer = TableWriter::new(table, file, options)?;
         Ok(TableFile { writer, pending })
     }
 
-    fn after_append(&mut self) -> Result<(), OutputError> {
-        self.writer.flush_if_full()?;
+    fn write_columns(&mut self, columns: Vec<ArrayRef>) -> Result<(), OutputError> {
+        self.writer.write_columns(columns)?;
         self.pending.keep_alive();
         Ok(())
     }
@@ -240,9 +262,13 @@ struct ClosedFile {
 pub struct ScanWriter {
     store: OutputStore,
     ctx: ScanContext,
-    findings: TableFile<FindingsColumns>,
-    credential_report: TableFile<CredentialReportColumns>,
-    accounts: TableFile<AccountsColumns>,
+    row_group_rows: usize,
+    findings: TableFile,
+    credential_report: TableFile,
+    accounts: TableFile,
+    /// The `accounts` rows not yet written: one per account, so they are
+    /// buffered up to a row group rather than written one by one.
+    account_rows: AccountsColumns,
 }
 
 impl ScanWriter {
@@ -257,41 +283,43 @@ impl ScanWriter {
         ctx: &ScanContext,
         options: &WriterOptions,
     ) -> Result<Self, OutputError> {
-        let findings =
-            TableFile::create(store, ctx, Table::Findings, FindingsColumns::new(), options)?;
-        let credential_report = TableFile::create(
-            store,
-            ctx,
-            Table::CredentialReport,
-            CredentialReportColumns::new(),
-            options,
-        )?;
-        let accounts =
-            TableFile::create(store, ctx, Table::Accounts, AccountsColumns::new(), options)?;
+        let findings = TableFile::create(store, ctx, Table::Findings, options)?;
+        let credential_report = TableFile::create(store, ctx, Table::CredentialReport, options)?;
+        let accounts = TableFile::create(store, ctx, Table::Accounts, options)?;
 
         Ok(ScanWriter {
             store: store.clone(),
             ctx: ctx.clone(),
+            row_group_rows: options.row_group_rows.max(1),
             findings,
             credential_report,
             accounts,
+            account_rows: AccountsColumns::new(),
         })
     }
 
     /// Appends one account's rows to the three tables. CPU only, apart from
     /// the local writes of a full row group.
     pub fn write_account(&mut self, scan: &AccountScan) -> Result<(), OutputError> {
-        self.findings.writer.columns.append_scan(&self.ctx, scan);
-        self.findings.after_append()?;
+        if scan.rows.finding_rows > 0 {
+            self.findings
+                .write_columns(findings_columns(&self.ctx, scan))?;
+        }
+        if scan.rows.report_rows > 0 {
+            self.credential_report
+                .write_columns(credential_report_columns(
+                    &self.ctx.scan_id,
+                    &scan.account.id,
+                    &scan.rows,
+                ))?;
+        }
 
-        self.credential_report
-            .writer
-            .columns
-            .append_scan(&self.ctx, scan);
-        self.credential_report.after_append()?;
-
-        self.accounts.writer.columns.append_scan(&self.ctx, scan);
-        self.accounts.after_append()
+        self.account_rows.append_scan(&self.ctx, scan);
+        if self.account_rows.len() >= self.row_group_rows {
+            let columns = self.account_rows.finish();
+            self.accounts.write_columns(columns)?;
+        }
+        Ok(())
     }
 
     /// Closes the three files and publishes each, `accounts` last, and
@@ -305,11 +333,14 @@ impl ScanWriter {
             ctx,
             findings,
             credential_report,
-            accounts,
+            mut accounts,
+            mut account_rows,
+            ..
         } = self;
 
         let closed =
             tokio::task::spawn_blocking(move || -> Result<Vec<ClosedFile>, OutputError> {
+                accounts.write_columns(account_rows.finish())?;
                 Ok(vec![
                     findings.close()?,
                     credential_report.close()?,
@@ -333,7 +364,7 @@ impl ScanWriter {
         Ok(locations)
     }
 
-    /// Removes the temporary files without publishing anything.
+/// Removes the temporary files without publishing anything.
     pub fn abandon(self) {
         // `PendingFile`'s drop removes each temporary file.
         drop(self);

@@ -13,10 +13,10 @@
 
 use std::fmt;
 
-use chrono::{DateTime, NaiveDate};
+use chrono::DateTime;
 use csv::ByteRecord;
 
-use super::{EpochMillis, ReportRow};
+use super::{EpochMillis, ReportRow, ReportRowRef};
 
 /// The 22 columns of an IAM credential report, in the order IAM writes them.
 pub const STANDARD_COLUMNS: [&str; 22] = [
@@ -188,10 +188,10 @@ impl fmt::Debug for RowIter<'_> {
     }
 }
 
-impl Iterator for RowIter<'_> {
-    type Item = Result<ReportRow, RowError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl RowIter<'_> {
+    /// Reads the next row without copying its text: the returned row
+    /// borrows the reader's buffer until the next call. `None` at the end.
+    pub fn next_row_ref(&mut self) -> Option<Result<ReportRowRef<'_>, RowError>> {
         if self.done {
             return None;
         }
@@ -221,6 +221,15 @@ impl Iterator for RowIter<'_> {
                 }))
             }
         }
+    }
+}
+
+impl Iterator for RowIter<'_> {
+    type Item = Result<ReportRow, RowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_row_ref()
+            .map(|row| row.map(|row| row.to_report_row()))
     }
 }
 
@@ -350,12 +359,12 @@ const EXPECTED_BOOLEAN: &str = "true, false, N/A, not_supported or no_informatio
 const EXPECTED_TEXT: &str = "UTF-8 text";
 
 /// Decodes one record into a row, or into an error naming its line, user and ARN.
-fn decode_row(
-    record: &ByteRecord,
+fn decode_row<'r>(
+    record: &'r ByteRecord,
     line: u64,
     columns: &ColumnIndexes,
     header_len: usize,
-) -> Result<ReportRow, RowError> {
+) -> Result<ReportRowRef<'r>, RowError> {
     let user = columns
         .field(record, Column::User)
         .and_then(|raw| std::str::from_utf8(raw).ok());
@@ -380,13 +389,16 @@ fn decode_row(
     decode_fields(record, columns).map_err(|err| row_error(err.into_message()))
 }
 
-fn decode_fields(record: &ByteRecord, columns: &ColumnIndexes) -> Result<ReportRow, FieldError> {
+fn decode_fields<'r>(
+    record: &'r ByteRecord,
+    columns: &ColumnIndexes,
+) -> Result<ReportRowRef<'r>, FieldError> {
     let field = |column: Column| columns.field(record, column);
     let timestamp = |column: Column| decode_timestamp(column, field(column));
     let boolean = |column: Column| decode_boolean(column, field(column));
     let optional_text = |column: Column| decode_optional_text(column, field(column));
 
-    Ok(ReportRow {
+    Ok(ReportRowRef {
         user: decode_required_text(Column::User, field(Column::User))?,
         arn: decode_required_text(Column::Arn, field(Column::Arn))?,
         user_creation_time: timestamp(Column::UserCreationTime)?,
@@ -419,7 +431,7 @@ fn is_no_value(raw: &[u8]) -> bool {
     matches!(raw, b"" | b"N/A" | b"not_supported" | b"no_information")
 }
 
-fn decode_required_text(column: Column, raw: Option<&[u8]>) -> Result<String, FieldError> {
+fn decode_required_text(column: Column, raw: Option<&[u8]>) -> Result<&str, FieldError> {
     let text = decode_text(column, raw)?;
     if text.is_empty() {
         return Err(FieldError::new(column, b"", "a non-empty value"));
@@ -427,14 +439,12 @@ fn decode_required_text(column: Column, raw: Option<&[u8]>) -> Result<String, Fi
     Ok(text)
 }
 
-fn decode_text(column: Column, raw: Option<&[u8]>) -> Result<String, FieldError> {
+fn decode_text(column: Column, raw: Option<&[u8]>) -> Result<&str, FieldError> {
     let raw = raw.unwrap_or_default();
-    std::str::from_utf8(raw)
-        .map(str::to_owned)
-        .map_err(|_| FieldError::new(column, raw, EXPECTED_TEXT))
+    std::str::from_utf8(raw).map_err(|_| FieldError::new(column, raw, EXPECTED_TEXT))
 }
 
-fn decode_optional_text(column: Column, raw: Option<&[u8]>) -> Result<Option<String>, FieldError> {
+fn decode_optional_text(column: Column, raw: Option<&[u8]>) -> Result<Option<&str>, FieldError> {
     match raw {
         None | Some(b"" | b"N/A") => Ok(None),
         Some(raw) => decode_text(column, Some(raw)).map(Some),
@@ -509,10 +519,40 @@ fn parse_utc_fixed(raw: &[u8]) -> Option<EpochMillis> {
     let second = parse_digits(&raw[17..19])?;
 
     // A leap second (second 60) is left to chrono.
-    let timestamp = NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day)?
-        .and_hms_opt(hour, minute, second)?
-        .and_utc();
-    Some(timestamp.timestamp_millis())
+    if !(1..=12).contains(&month)
+        || day == 0
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    let days = days_from_civil(i64::from(year), i64::from(month), i64::from(day));
+    let seconds = days * 86_400 + i64::from(hour * 3_600 + minute * 60 + second);
+    Some(seconds * 1_000)
+}
+
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar,
+/// counted in 400-year eras of 146,097 days that start on March 1st, so the
+/// leap day falls at the end of each year.
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_from_march = (month + 9) % 12;
+    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 fn parse_digits(raw: &[u8]) -> Option<u32> {
@@ -1130,5 +1170,34 @@ N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A";
             .collect();
 
         assert_eq!(users, ["<root_account>", "svc-deploy", "alice"]);
+    }
+
+    #[test]
+    fn fixed_timestamps_match_chrono_on_every_day_from_1900_to_2200() {
+        let mut date = chrono::NaiveDate::from_ymd_opt(1900, 1, 1).unwrap();
+        let end = chrono::NaiveDate::from_ymd_opt(2200, 12, 31).unwrap();
+        while date <= end {
+            let text = format!("{}T23:59:58+00:00", date.format("%Y-%m-%d"));
+            let expected = date.and_hms_opt(23, 59, 58).unwrap().and_utc().timestamp_millis();
+            assert_eq!(parse_utc_fixed(text.as_bytes()), Some(expected), "{text}");
+            date = date.succ_opt().unwrap();
+        }
+    }
+
+    #[test]
+    fn fixed_timestamps_reject_impossible_dates() {
+        for text in [
+            "2023-02-29T00:00:00+00:00",
+            "2100-02-29T00:00:00+00:00",
+            "2024-04-31T00:00:00+00:00",
+            "2024-13-01T00:00:00+00:00",
+            "2024-00-10T00:00:00+00:00",
+            "2024-01-00T00:00:00+00:00",
+            "2024-01-01T24:00:00+00:00",
+            "2024-01-01T00:60:00+00:00",
+        ] {
+            assert_eq!(parse_utc_fixed(text.as_bytes()), None, "{text}");
+        }
+        assert!(parse_utc_fixed(b"2000-02-29T00:00:00Z").is_some());
     }
 }

@@ -104,25 +104,9 @@ fn finding(resource: &str, user_name: &str, status: Status, reason: &str) -> Fin
     }
 }
 
-/// Builds a scanned account with two parsed rows and one that did not parse.
+/// Builds a scanned account: the rows of [`scanned_report`] and two findings.
 fn scanned_account() -> AccountScan {
-    let bad_row = RowError {
-        line: 4,
-        user: Some("broken".to_owned()),
-        arn: None,
-        message: "invalid mfa_active value \"maybe\"".to_owned(),
-    };
-    AccountScan {
-        account: account("111111111111", "prod", "ACTIVE"),
-        outcome: Outcome::Scanned,
-        error: None,
-        started_at: SCANNED_AT + 1_000,
-        finished_at: SCANNED_AT + 4_000,
-        report: Some(CredentialReport {
-            generated_at: Some(GENERATED_AT),
-            rows: vec![Ok(root_row()), Ok(alice_row()), Err(bad_row)],
-        }),
-        findings: vec![
+    let findings = vec![
             finding(
                 "arn:aws:iam::111111111111:root",
                 "<root_account>",
@@ -135,7 +119,28 @@ fn scanned_account() -> AccountScan {
                 Status::Alarm,
                 "alice has a password and no MFA",
             ),
-        ],
+    ];
+    AccountScan {
+        account: account("111111111111", "prod", "ACTIVE"),
+        outcome: Outcome::Scanned,
+        error: None,
+        started_at: SCANNED_AT + 1_000,
+        finished_at: SCANNED_AT + 4_000,
+        rows: AccountRows::from_parts(Some(&scanned_report()), &findings),
+    }
+}
+
+/// The report of [`scanned_account`]: two parsed rows and one that did not parse.
+fn scanned_report() -> CredentialReport {
+    let bad_row = RowError {
+        line: 4,
+        user: Some("broken".to_owned()),
+        arn: None,
+        message: "invalid mfa_active value \"maybe\"".to_owned(),
+    };
+    CredentialReport {
+        generated_at: Some(GENERATED_AT),
+        rows: vec![Ok(root_row()), Ok(alice_row()), Err(bad_row)],
     }
 }
 
@@ -149,13 +154,12 @@ fn failed_account() -> AccountScan {
         }),
         started_at: SCANNED_AT + 2_000,
         finished_at: SCANNED_AT + 3_000,
-        report: None,
-        findings: vec![finding(
+        rows: AccountRows::from_findings(&[finding(
             "arn:aws:::222222222222",
             "",
             Status::Error,
             "credential report could not be read",
-        )],
+        )]),
     }
 }
 
@@ -169,8 +173,7 @@ fn skipped_account() -> AccountScan {
         }),
         started_at: SCANNED_AT + 5_000,
         finished_at: SCANNED_AT + 5_000,
-        report: None,
-        findings: Vec::new(),
+        rows: AccountRows::default(),
     }
 }
 
@@ -636,7 +639,7 @@ async fn row_groups_stream_at_configured_size() {
 
 #[test]
 fn encode_report_rows_writes_parsed_rows() {
-    let report = scanned_account().report.unwrap();
+    let report = scanned_report();
 
     let bytes = encode_report_rows(
         Vec::new(),
