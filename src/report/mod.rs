@@ -6,6 +6,7 @@
 
 pub mod fetch;
 pub mod parse;
+pub mod records;
 
 pub use parse::{ParseError, RowError, parse_report, read_rows};
 

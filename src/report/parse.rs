@@ -6,16 +6,17 @@
 //! in one row is a [`RowError`] in that row's place, and the rows around it
 //! still parse.
 //!
-//! The parser reads `csv::ByteRecord`s and decodes fields in place, so a row
-//! costs one allocation per owned string in [`ReportRow`] and nothing else.
+//! The parser reads records with [`super::records`] and decodes their fields
+//! in place into a [`ReportRowRef`], which allocates nothing; a
+//! [`ReportRow`] costs one allocation per owned string.
 //! Timestamps of the shape IAM writes (`2024-01-31T09:15:00+00:00`) take a
 //! fast path; other ISO 8601 forms go through chrono.
 
 use std::fmt;
 
 use chrono::DateTime;
-use csv::ByteRecord;
 
+use super::records::{Record, Records};
 use super::{EpochMillis, ReportRow, ReportRowRef};
 
 /// The 22 columns of an IAM credential report, in the order IAM writes them.
@@ -47,9 +48,6 @@ pub const STANDARD_COLUMNS: [&str; 22] = [
 /// Columns without which a row cannot be evaluated. The others become `None`
 /// when the header lacks them.
 pub const REQUIRED_COLUMNS: [&str; 4] = ["user", "arn", "password_enabled", "mfa_active"];
-
-/// The UTF-8 byte order mark, which some tools put before the header.
-const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Maximum number of characters of a bad value quoted in an error message.
 const MAX_QUOTED_VALUE_CHARS: usize = 64;
@@ -94,8 +92,6 @@ pub enum ParseError {
         second: usize,
     },
 
-    #[error("failed to read the credential report header: {0}")]
-    Csv(#[from] csv::Error),
 }
 
 /// A report row that could not be read, with whatever could be read of it.
@@ -142,85 +138,43 @@ pub fn parse_report(bytes: &[u8]) -> Result<Vec<Result<ReportRow, RowError>>, Pa
 /// Returns a [`ParseError`] when the header is missing, not text or lacks a
 /// required column.
 pub fn read_rows(bytes: &[u8]) -> Result<RowIter<'_>, ParseError> {
-    let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
+    let mut records = Records::new(bytes);
 
-    // `flexible` keeps rows with the wrong field count readable, so their
-    // user and ARN can go into the RowError. The default terminator accepts
-    // CRLF, LF and CR line ends.
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(bytes);
-
-    let header = reader.byte_headers()?.clone();
-    let header_line = record_line(bytes, &header);
-    let columns = ColumnIndexes::from_header(&header, header_line)?;
+    let Some(header) = records.next_record() else {
+        return Err(ParseError::Empty);
+    };
+    let columns = ColumnIndexes::from_header(&header, header.line())?;
+    let header_len = header.len();
 
     Ok(RowIter {
-        input: bytes,
-        reader,
+        records,
         columns,
-        header_len: header.len(),
-        record: ByteRecord::new(),
-        done: false,
+        header_len,
     })
 }
 
 /// Rows of a credential report, decoded one at a time; see [`read_rows`].
 pub struct RowIter<'a> {
-    /// The report after its byte order mark, for line numbers.
-    input: &'a [u8],
-    reader: csv::Reader<&'a [u8]>,
+    records: Records<'a>,
     columns: ColumnIndexes,
     header_len: usize,
-    /// Reused for every row, so the CSV reader allocates nothing per row.
-    record: ByteRecord,
-    /// Set after an error from the CSV reader, which ends the iteration.
-    done: bool,
 }
 
 impl fmt::Debug for RowIter<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RowIter")
             .field("header_len", &self.header_len)
-            .field("done", &self.done)
             .finish_non_exhaustive()
     }
 }
 
 impl RowIter<'_> {
     /// Reads the next row without copying its text: the returned row
-    /// borrows the reader's buffer until the next call. `None` at the end.
+    /// borrows the report, or the reader's buffer for a row with quotes,
+    /// until the next call. `None` at the end.
     pub fn next_row_ref(&mut self) -> Option<Result<ReportRowRef<'_>, RowError>> {
-        if self.done {
-            return None;
-        }
-
-        match self.reader.read_byte_record(&mut self.record) {
-            Ok(true) => {
-                let line = record_line(self.input, &self.record);
-                Some(decode_row(
-                    &self.record,
-                    line,
-                    &self.columns,
-                    self.header_len,
-                ))
-            }
-            Ok(false) => None,
-            Err(err) => {
-                // csv 1.4 returns errors here only for I/O failures and
-                // unequal field counts, and neither happens with a byte slice
-                // and `flexible`. Stopping rules out a loop if that changes.
-                self.done = true;
-                let line = err.position().map_or(0, csv::Position::line);
-                Some(Err(RowError {
-                    line,
-                    user: None,
-                    arn: None,
-                    message: format!("invalid CSV: {err}"),
-                }))
-            }
-        }
+        let record = self.records.next_record()?;
+        Some(decode_row(record, &self.columns, self.header_len))
     }
 }
 
@@ -272,7 +226,7 @@ impl Column {
 struct ColumnIndexes([Option<usize>; STANDARD_COLUMNS.len()]);
 
 impl ColumnIndexes {
-    fn from_header(header: &ByteRecord, line: u64) -> Result<Self, ParseError> {
+    fn from_header(header: &Record<'_>, line: u64) -> Result<Self, ParseError> {
         if header.is_empty() {
             return Err(ParseError::Empty);
         }
@@ -322,7 +276,7 @@ impl ColumnIndexes {
 
     /// Returns the raw field of `column` in `record`, or `None` when the
     /// header lacks the column or the row is too short to have it.
-    fn field<'r>(&self, record: &'r ByteRecord, column: Column) -> Option<&'r [u8]> {
+    fn field<'r>(&self, record: &Record<'r>, column: Column) -> Option<&'r [u8]> {
         self.0[column as usize].and_then(|index| record.get(index))
     }
 }
@@ -360,16 +314,16 @@ const EXPECTED_TEXT: &str = "UTF-8 text";
 
 /// Decodes one record into a row, or into an error naming its line, user and ARN.
 fn decode_row<'r>(
-    record: &'r ByteRecord,
-    line: u64,
+    record: Record<'r>,
     columns: &ColumnIndexes,
     header_len: usize,
 ) -> Result<ReportRowRef<'r>, RowError> {
+    let line = record.line();
     let user = columns
-        .field(record, Column::User)
+        .field(&record, Column::User)
         .and_then(|raw| std::str::from_utf8(raw).ok());
     let arn = columns
-        .field(record, Column::Arn)
+        .field(&record, Column::Arn)
         .and_then(|raw| std::str::from_utf8(raw).ok());
     let row_error = |message: String| RowError {
         line,
@@ -386,11 +340,11 @@ fn decode_row<'r>(
         )));
     }
 
-    decode_fields(record, columns).map_err(|err| row_error(err.into_message()))
+    decode_fields(&record, columns).map_err(|err| row_error(err.into_message()))
 }
 
 fn decode_fields<'r>(
-    record: &'r ByteRecord,
+    record: &Record<'r>,
     columns: &ColumnIndexes,
 ) -> Result<ReportRowRef<'r>, FieldError> {
     let field = |column: Column| columns.field(record, column);
@@ -562,38 +516,13 @@ fn parse_digits(raw: &[u8]) -> Option<u32> {
     })
 }
 
-/// Returns the 1-based line on which `record` starts in `input`.
-///
-/// csv sets a record's position to the end of the record before it, so blank
-/// lines in between are skipped here. csv counts only `\n` as a line end.
-/// NOTE: so in a report with bare CR line ends every row is on line 1.
-fn record_line(input: &[u8], record: &ByteRecord) -> u64 {
-    let Some(position) = record.position() else {
-        return 0;
-    };
-    let start = usize::try_from(position.byte()).unwrap_or(usize::MAX);
-    let mut rest = input.get(start..).unwrap_or_default();
-    let mut line = position.line();
-
-    loop {
-        match rest {
-            [b'\n', tail @ ..] => {
-                line += 1;
-                rest = tail;
-            }
-            [b'\r', tail @ ..] => rest = tail,
-            _ => return line,
-        }
-    }
-}
-
 /// Quotes a raw value for an error message, cut to a readable length.
 fn quote_value(raw: &[u8]) -> String {
     quote_cut(&String::from_utf8_lossy(raw), MAX_QUOTED_VALUE_CHARS)
 }
 
 /// Quotes a header for an error message, its fields joined by commas.
-fn quote_header(header: &ByteRecord) -> String {
+fn quote_header(header: &Record<'_>) -> String {
     let fields: Vec<_> = header.iter().map(String::from_utf8_lossy).collect();
     quote_cut(&fields.join(","), MAX_QUOTED_HEADER_CHARS)
 }

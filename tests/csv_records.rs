@@ -1,0 +1,99 @@
+//! The report parser's CSV reader against the `csv` crate: on any input,
+//! both read the same records, field for field, starting on the same lines.
+
+use orgscan::report::records::Records;
+use proptest::prelude::*;
+
+/// One record as the `csv` crate reads it: its start line and its fields.
+type Expected = (u64, Vec<Vec<u8>>);
+
+/// Reads `input` with the `csv` crate as the parser once did: no header
+/// handling, records of any length, the default quoting and line ends.
+fn read_with_csv_crate(input: &[u8]) -> Vec<Expected> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(input);
+    let mut record = csv::ByteRecord::new();
+    let mut records = Vec::new();
+    while reader.read_byte_record(&mut record).expect("a byte slice reads without I/O errors") {
+        let position = record.position().expect("a record read from input has a position");
+        let fields = record.iter().map(<[u8]>::to_vec).collect();
+        records.push((start_line(input, position), fields));
+    }
+    records
+}
+
+/// The `csv` crate positions a record at the end of the one before it, so
+/// the line ends in between are skipped to find the line it starts on.
+fn start_line(input: &[u8], position: &csv::Position) -> u64 {
+    let mut line = position.line();
+    let start = usize::try_from(position.byte()).expect("the position fits in memory");
+    for &byte in &input[start..] {
+        match byte {
+            b'\n' => line += 1,
+            b'\r' => {}
+            _ => break,
+        }
+    }
+    line
+}
+
+fn read_with_records(input: &[u8]) -> Vec<Expected> {
+    let mut records = Records::new(input);
+    let mut read = Vec::new();
+    while let Some(record) = records.next_record() {
+        read.push((record.line(), record.iter().map(<[u8]>::to_vec).collect()));
+    }
+    read
+}
+
+/// Bytes that matter to a CSV reader, and a few that do not.
+fn csv_byte() -> impl Strategy<Value = u8> {
+    prop_oneof![
+        4 => prop::sample::select(b"ab1 ".to_vec()),
+        2 => Just(b','),
+        2 => Just(b'"'),
+        1 => Just(b'\n'),
+        1 => Just(b'\r'),
+        1 => any::<u8>(),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn same_records_as_the_csv_crate(input in proptest::collection::vec(csv_byte(), 0..200)) {
+        prop_assert_eq!(read_with_records(&input), read_with_csv_crate(&input));
+    }
+
+    #[test]
+    fn same_records_on_arbitrary_bytes(input in proptest::collection::vec(any::<u8>(), 0..400)) {
+        prop_assert_eq!(read_with_records(&input), read_with_csv_crate(&input));
+    }
+}
+
+#[test]
+fn same_records_on_report_shapes() {
+    let cases: [&[u8]; 10] = [
+        b"user,arn\nalice,arn:aws:iam::111122223333:user/alice\n",
+        b"user,arn\r\nalice,x\r\n\r\nbob,y",
+        b"user,arn\rcarol,z\r",
+        b"\n\nuser,arn\n\"quoted, name\",\"multi\nline\"\nnext,row\n",
+        b"a,\"b\"\"c\",d\n\"\"\n,\n",
+        b"\"unterminated,field\nstill,inside",
+        b"x\"y,z\n",
+        b"\xEF\xBB\xBFa,b\n\xEF\xBB\xBF\"c\",d\n",
+        b"",
+        b"\r\n\n\r",
+    ];
+    for input in cases {
+        assert_eq!(
+            read_with_records(input),
+            read_with_csv_crate(input),
+            "input {:?}",
+            String::from_utf8_lossy(input)
+        );
+    }
+}
