@@ -7,8 +7,8 @@ use proptest::prelude::*;
 /// One record as the `csv` crate reads it: its start line and its fields.
 type Expected = (u64, Vec<Vec<u8>>);
 
-/// Reads `input` with the `csv` crate as the parser once did: no header
-/// handling, records of any length, the default quoting and line ends.
+/// Reads `input` with the `csv` crate: no header handling, records of any
+/// length, the default quoting and line ends.
 fn read_with_csv_crate(input: &[u8]) -> Vec<Expected> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
