@@ -43,6 +43,11 @@ fn read_with_records(input: &[u8]) -> Vec<Expected> {
     let mut records = Records::new(input);
     let mut read = Vec::new();
     while let Some(record) = records.next_record() {
+        for index in 0..record.len() {
+            let raw = record.get(index).expect("the field exists");
+            let text = record.get_text(index).expect("the field exists");
+            assert_eq!(text, std::str::from_utf8(raw).map_err(|_| raw), "field {index} as text");
+        }
         read.push((record.line(), record.iter().map(<[u8]>::to_vec).collect()));
     }
     read

@@ -56,7 +56,10 @@ impl AccountRows {
         control_ids: &[String],
     ) -> Result<Self, ParseError> {
         let mut rows = read_rows(content)?;
-        let mut builder = AccountRowsBuilder::new(generated_at, true);
+        // Every row but the header ends a line, so this bounds the row count
+        // and the builders never grow while the report is read.
+        let lines = memchr::memchr_iter(b'\n', content).count() + 1;
+        let mut builder = AccountRowsBuilder::with_capacity(generated_at, lines, control_ids.len());
         while let Some(row) = rows.next_row_ref() {
             match row {
                 Ok(row) => builder.add_evaluated_row(&row, control_ids),
@@ -113,9 +116,22 @@ struct AccountRowsBuilder {
 impl AccountRowsBuilder {
     fn new(generated_at: Option<EpochMillis>, has_report: bool) -> Self {
         AccountRowsBuilder {
-            report: ReportRowColumns::default(),
-            findings: FindingColumns::default(),
+            report: ReportRowColumns::with_capacity(0),
+            findings: FindingColumns::with_capacity(0),
             has_report,
+            users: 0,
+            generated_at,
+            counts: StatusCounts::default(),
+        }
+    }
+
+    /// Starts a builder for a report of at most `rows` rows, with room for
+    /// all of them and one finding per row and control.
+    fn with_capacity(generated_at: Option<EpochMillis>, rows: usize, controls: usize) -> Self {
+        AccountRowsBuilder {
+            report: ReportRowColumns::with_capacity(rows),
+            findings: FindingColumns::with_capacity(rows * controls),
+            has_report: true,
             users: 0,
             generated_at,
             counts: StatusCounts::default(),
@@ -188,6 +204,17 @@ fn timestamps() -> TimestampMillisecondBuilder {
     TimestampMillisecondBuilder::new().with_timezone("UTC")
 }
 
+fn timestamps_for(rows: usize) -> TimestampMillisecondBuilder {
+    TimestampMillisecondBuilder::with_capacity(rows).with_timezone("UTC")
+}
+
+/// Returns a string builder for `rows` values of about `bytes_per_value`
+/// bytes each. The sizes are typical of IAM reports; a longer value only
+/// makes the builder grow.
+fn texts_for(rows: usize, bytes_per_value: usize) -> StringBuilder {
+    StringBuilder::with_capacity(rows, rows * bytes_per_value)
+}
+
 /// A builder that can start again empty with room for as many values as it
 /// holds now, so the next row group appends without growing its buffers.
 trait Refill: ArrayBuilder + Sized {
@@ -218,15 +245,20 @@ impl Refill for Int64Builder {
     }
 }
 
-/// Finishes one builder as a type-erased array, as `RecordBatch` takes them,
-/// and leaves in its place an empty builder sized like the one finished.
+/// Finishes one builder of a single account's rows as a type-erased array,
+/// as `RecordBatch` takes them.
+fn finished<B: ArrayBuilder>(builder: &mut B) -> ArrayRef {
+    ArrayBuilder::finish(builder)
+}
+
+/// Finishes one builder as a type-erased array, and leaves in its place an
+/// empty builder sized like the one finished, for the next row group.
 fn done<B: Refill>(builder: &mut B) -> ArrayRef {
     let refilled = builder.with_room_of();
     ArrayBuilder::finish(&mut std::mem::replace(builder, refilled))
 }
 
 /// Builders of the `findings` columns that change from row to row.
-#[derive(Default)]
 struct FindingColumns {
     control_id: StringBuilder,
     resource: StringBuilder,
@@ -236,6 +268,16 @@ struct FindingColumns {
 }
 
 impl FindingColumns {
+    fn with_capacity(rows: usize) -> Self {
+        FindingColumns {
+            control_id: texts_for(rows, 16),
+            resource: texts_for(rows, 64),
+            user_name: texts_for(rows, 16),
+            status: texts_for(rows, 5),
+            reason: texts_for(rows, 64),
+        }
+    }
+
     fn append(
         &mut self,
         control_id: &str,
@@ -256,11 +298,11 @@ impl FindingColumns {
 
     fn finish(&mut self) -> Vec<ArrayRef> {
         vec![
-            done(&mut self.control_id),
-            done(&mut self.resource),
-            done(&mut self.user_name),
-            done(&mut self.status),
-            done(&mut self.reason),
+            finished(&mut self.control_id),
+            finished(&mut self.resource),
+            finished(&mut self.user_name),
+            finished(&mut self.status),
+            finished(&mut self.reason),
         ]
     }
 }
@@ -292,37 +334,35 @@ struct ReportRowColumns {
     cert_2_last_rotated: TimestampMillisecondBuilder,
 }
 
-impl Default for ReportRowColumns {
-    fn default() -> Self {
+impl ReportRowColumns {
+    fn with_capacity(rows: usize) -> Self {
         ReportRowColumns {
-            user: StringBuilder::new(),
-            arn: StringBuilder::new(),
-            user_creation_time: timestamps(),
-            password_enabled: BooleanBuilder::new(),
-            password_enabled_raw: StringBuilder::new(),
-            password_last_used: timestamps(),
-            password_last_changed: timestamps(),
-            password_next_rotation: timestamps(),
-            mfa_active: BooleanBuilder::new(),
-            access_key_1_active: BooleanBuilder::new(),
-            access_key_1_last_rotated: timestamps(),
-            access_key_1_last_used_date: timestamps(),
-            access_key_1_last_used_region: StringBuilder::new(),
-            access_key_1_last_used_service: StringBuilder::new(),
-            access_key_2_active: BooleanBuilder::new(),
-            access_key_2_last_rotated: timestamps(),
-            access_key_2_last_used_date: timestamps(),
-            access_key_2_last_used_region: StringBuilder::new(),
-            access_key_2_last_used_service: StringBuilder::new(),
-            cert_1_active: BooleanBuilder::new(),
-            cert_1_last_rotated: timestamps(),
-            cert_2_active: BooleanBuilder::new(),
-            cert_2_last_rotated: timestamps(),
+            user: texts_for(rows, 16),
+            arn: texts_for(rows, 64),
+            user_creation_time: timestamps_for(rows),
+            password_enabled: BooleanBuilder::with_capacity(rows),
+            password_enabled_raw: texts_for(rows, 5),
+            password_last_used: timestamps_for(rows),
+            password_last_changed: timestamps_for(rows),
+            password_next_rotation: timestamps_for(rows),
+            mfa_active: BooleanBuilder::with_capacity(rows),
+            access_key_1_active: BooleanBuilder::with_capacity(rows),
+            access_key_1_last_rotated: timestamps_for(rows),
+            access_key_1_last_used_date: timestamps_for(rows),
+            access_key_1_last_used_region: texts_for(rows, 10),
+            access_key_1_last_used_service: texts_for(rows, 8),
+            access_key_2_active: BooleanBuilder::with_capacity(rows),
+            access_key_2_last_rotated: timestamps_for(rows),
+            access_key_2_last_used_date: timestamps_for(rows),
+            access_key_2_last_used_region: texts_for(rows, 10),
+            access_key_2_last_used_service: texts_for(rows, 8),
+            cert_1_active: BooleanBuilder::with_capacity(rows),
+            cert_1_last_rotated: timestamps_for(rows),
+            cert_2_active: BooleanBuilder::with_capacity(rows),
+            cert_2_last_rotated: timestamps_for(rows),
         }
     }
-}
 
-impl ReportRowColumns {
     fn append(&mut self, row: &ReportRowRef<'_>) {
         self.user.append_value(row.user);
         self.arn.append_value(row.arn);
@@ -371,29 +411,29 @@ impl ReportRowColumns {
 
     fn finish(&mut self) -> Vec<ArrayRef> {
         vec![
-            done(&mut self.user),
-            done(&mut self.arn),
-            done(&mut self.user_creation_time),
-            done(&mut self.password_enabled),
-            done(&mut self.password_enabled_raw),
-            done(&mut self.password_last_used),
-            done(&mut self.password_last_changed),
-            done(&mut self.password_next_rotation),
-            done(&mut self.mfa_active),
-            done(&mut self.access_key_1_active),
-            done(&mut self.access_key_1_last_rotated),
-            done(&mut self.access_key_1_last_used_date),
-            done(&mut self.access_key_1_last_used_region),
-            done(&mut self.access_key_1_last_used_service),
-            done(&mut self.access_key_2_active),
-            done(&mut self.access_key_2_last_rotated),
-            done(&mut self.access_key_2_last_used_date),
-            done(&mut self.access_key_2_last_used_region),
-            done(&mut self.access_key_2_last_used_service),
-            done(&mut self.cert_1_active),
-            done(&mut self.cert_1_last_rotated),
-            done(&mut self.cert_2_active),
-            done(&mut self.cert_2_last_rotated),
+            finished(&mut self.user),
+            finished(&mut self.arn),
+            finished(&mut self.user_creation_time),
+            finished(&mut self.password_enabled),
+            finished(&mut self.password_enabled_raw),
+            finished(&mut self.password_last_used),
+            finished(&mut self.password_last_changed),
+            finished(&mut self.password_next_rotation),
+            finished(&mut self.mfa_active),
+            finished(&mut self.access_key_1_active),
+            finished(&mut self.access_key_1_last_rotated),
+            finished(&mut self.access_key_1_last_used_date),
+            finished(&mut self.access_key_1_last_used_region),
+            finished(&mut self.access_key_1_last_used_service),
+            finished(&mut self.access_key_2_active),
+            finished(&mut self.access_key_2_last_rotated),
+            finished(&mut self.access_key_2_last_used_date),
+            finished(&mut self.access_key_2_last_used_region),
+            finished(&mut self.access_key_2_last_used_service),
+            finished(&mut self.cert_1_active),
+            finished(&mut self.cert_1_last_rotated),
+            finished(&mut self.cert_2_active),
+            finished(&mut self.cert_2_last_rotated),
         ]
     }
 }

@@ -57,6 +57,19 @@ pub fn file_name(ctx: &ScanContext) -> String {
 /// comparison per value and prune nothing, so both are off.
 const UNIQUE_TEXT_COLUMNS: [&str; 5] = ["arn", "user", "resource", "user_name", "reason"];
 
+/// Text columns with few distinct values that no query prunes by: they keep
+/// their dictionary, but their min/max statistics would only cost a
+/// comparison per value.
+const UNPRUNED_TEXT_COLUMNS: [&str; 7] = [
+    "account_name",
+    "control_id",
+    "password_enabled_raw",
+    "access_key_1_last_used_region",
+    "access_key_1_last_used_service",
+    "access_key_2_last_used_region",
+    "access_key_2_last_used_service",
+];
+
 /// Timestamp columns of the `credential_report` table, nearly unique per
 /// row: no dictionary, but their statistics are cheap and prune by date.
 const UNIQUE_TIME_COLUMNS: [&str; 10] = [
@@ -86,6 +99,10 @@ fn writer_properties(options: &WriterOptions) -> WriterProperties {
         builder = builder
             .set_column_dictionary_enabled(path.clone(), false)
             .set_column_statistics_enabled(path, EnabledStatistics::None);
+    }
+    for column in UNPRUNED_TEXT_COLUMNS {
+        builder =
+            builder.set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::None);
     }
     for column in UNIQUE_TIME_COLUMNS {
         builder = builder.set_column_dictionary_enabled(ColumnPath::from(column), false);

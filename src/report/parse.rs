@@ -279,6 +279,12 @@ impl ColumnIndexes {
     fn field<'r>(&self, record: &Record<'r>, column: Column) -> Option<&'r [u8]> {
         self.0[column as usize].and_then(|index| record.get(index))
     }
+
+    /// Returns the field of `column` as text, or its bytes when they are not
+    /// UTF-8; `None` as [`Self::field`] does.
+    fn text<'r>(&self, record: &Record<'r>, column: Column) -> Option<Result<&'r str, &'r [u8]>> {
+        self.0[column as usize].and_then(|index| record.get_text(index))
+    }
 }
 
 /// A bad field, before it is tied to its row.
@@ -320,11 +326,11 @@ fn decode_row<'r>(
 ) -> Result<ReportRowRef<'r>, RowError> {
     let line = record.line();
     let user = columns
-        .field(&record, Column::User)
-        .and_then(|raw| std::str::from_utf8(raw).ok());
+        .text(&record, Column::User)
+        .and_then(Result::ok);
     let arn = columns
-        .field(&record, Column::Arn)
-        .and_then(|raw| std::str::from_utf8(raw).ok());
+        .text(&record, Column::Arn)
+        .and_then(Result::ok);
     let row_error = |message: String| RowError {
         line,
         user: user.filter(|user| !user.is_empty()).map(str::to_owned),
@@ -350,13 +356,14 @@ fn decode_fields<'r>(
     let field = |column: Column| columns.field(record, column);
     let timestamp = |column: Column| decode_timestamp(column, field(column));
     let boolean = |column: Column| decode_boolean(column, field(column));
-    let optional_text = |column: Column| decode_optional_text(column, field(column));
+    let text = |column: Column| columns.text(record, column);
+    let optional_text = |column: Column| decode_optional_text(column, text(column));
 
     Ok(ReportRowRef {
-        user: decode_required_text(Column::User, field(Column::User))?,
-        arn: decode_required_text(Column::Arn, field(Column::Arn))?,
+        user: decode_required_text(Column::User, text(Column::User))?,
+        arn: decode_required_text(Column::Arn, text(Column::Arn))?,
         user_creation_time: timestamp(Column::UserCreationTime)?,
-        password_enabled_raw: decode_text(Column::PasswordEnabled, field(Column::PasswordEnabled))?,
+        password_enabled_raw: decode_text(Column::PasswordEnabled, text(Column::PasswordEnabled))?,
         password_enabled: boolean(Column::PasswordEnabled)?,
         password_last_used: timestamp(Column::PasswordLastUsed)?,
         password_last_changed: timestamp(Column::PasswordLastChanged)?,
@@ -385,23 +392,36 @@ fn is_no_value(raw: &[u8]) -> bool {
     matches!(raw, b"" | b"N/A" | b"not_supported" | b"no_information")
 }
 
-fn decode_required_text(column: Column, raw: Option<&[u8]>) -> Result<&str, FieldError> {
-    let text = decode_text(column, raw)?;
+fn decode_required_text<'r>(
+    column: Column,
+    field: Option<Result<&'r str, &'r [u8]>>,
+) -> Result<&'r str, FieldError> {
+    let text = decode_text(column, field)?;
     if text.is_empty() {
         return Err(FieldError::new(column, b"", "a non-empty value"));
     }
     Ok(text)
 }
 
-fn decode_text(column: Column, raw: Option<&[u8]>) -> Result<&str, FieldError> {
-    let raw = raw.unwrap_or_default();
-    std::str::from_utf8(raw).map_err(|_| FieldError::new(column, raw, EXPECTED_TEXT))
+/// Returns a text field; a missing field reads as empty.
+fn decode_text<'r>(
+    column: Column,
+    field: Option<Result<&'r str, &'r [u8]>>,
+) -> Result<&'r str, FieldError> {
+    match field {
+        None => Ok(""),
+        Some(Ok(text)) => Ok(text),
+        Some(Err(raw)) => Err(FieldError::new(column, raw, EXPECTED_TEXT)),
+    }
 }
 
-fn decode_optional_text(column: Column, raw: Option<&[u8]>) -> Result<Option<&str>, FieldError> {
-    match raw {
-        None | Some(b"" | b"N/A") => Ok(None),
-        Some(raw) => decode_text(column, Some(raw)).map(Some),
+fn decode_optional_text<'r>(
+    column: Column,
+    field: Option<Result<&'r str, &'r [u8]>>,
+) -> Result<Option<&'r str>, FieldError> {
+    match field {
+        None | Some(Ok("" | "N/A")) => Ok(None),
+        field => decode_text(column, field).map(Some),
     }
 }
 

@@ -11,6 +11,15 @@
 use csv_core::ReadRecordResult;
 use memchr::{memchr, memchr_iter, memchr2};
 
+/// A byte with only its high bit set, in every lane of a `u64`.
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// A byte with every bit but the high one set, in every lane of a `u64`.
+const LOW_BITS: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+
+/// The comma, in every lane of a `u64`.
+const COMMAS: u64 = 0x2C2C_2C2C_2C2C_2C2C;
+
 /// The UTF-8 byte order mark, which some tools put before the header.
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -37,6 +46,9 @@ pub struct Record<'r> {
     data: &'r [u8],
     spans: &'r [(usize, usize)],
     line: u64,
+    /// The record's bytes as text and their offset in `data`, when they are
+    /// all UTF-8: one check for the whole record instead of one per field.
+    text: Option<(&'r str, usize)>,
 }
 
 impl<'r> Record<'r> {
@@ -56,6 +68,20 @@ impl<'r> Record<'r> {
         self.spans
             .get(index)
             .map(|&(start, end)| &self.data[start..end])
+    }
+
+    /// Returns field `index` as text, or its bytes when they are not UTF-8;
+    /// `None` past the last field.
+    pub fn get_text(&self, index: usize) -> Option<Result<&'r str, &'r [u8]>> {
+        let &(start, end) = self.spans.get(index)?;
+        let raw = &self.data[start..end];
+        let text = match self.text {
+            // Fields end at commas and line ends, which are ASCII, so they
+            // are on character boundaries of valid text.
+            Some((text, offset)) => text.get(start - offset..end - offset),
+            None => std::str::from_utf8(raw).ok(),
+        };
+        Some(text.ok_or(raw))
     }
 
     /// Returns the fields in order.
@@ -115,18 +141,14 @@ impl<'a> Records<'a> {
         }
 
         self.spans.clear();
-        let mut start = self.pos;
-        for comma in memchr_iter(b',', line) {
-            self.spans.push((start, self.pos + comma));
-            start = self.pos + comma + 1;
-        }
-        self.spans.push((start, self.pos + line_len));
+        push_field_spans(line, self.pos, &mut self.spans);
         self.pos += line_len;
 
         Some(Record {
             data: self.input,
             spans: &self.spans,
             line: self.line,
+            text: std::str::from_utf8(line).ok().map(|text| (text, self.pos - line_len)),
         })
     }
 
@@ -185,6 +207,75 @@ impl<'a> Records<'a> {
             data: &self.quoted,
             spans: &self.spans,
             line: start_line,
+            text: std::str::from_utf8(&self.quoted[..written]).ok().map(|text| (text, 0)),
         }
+    }
+}
+
+/// Appends the span of every comma-separated field of `line`, an unquoted
+/// line that starts at `offset` in the input.
+///
+/// Eight bytes are tested at a time: XOR with commas turns each comma into a
+/// zero byte, and the zero-byte test leaves the high bit set in exactly
+/// those lanes, without carries from one lane into the next.
+fn push_field_spans(line: &[u8], offset: usize, spans: &mut Vec<(usize, usize)>) {
+    let mut start = 0;
+    let mut words = line.chunks_exact(8);
+    let mut word_start = 0;
+    for word in &mut words {
+        let word = u64::from_le_bytes(word.try_into().expect("chunks_exact yields 8 bytes"));
+        let zeros = word ^ COMMAS;
+        let mut commas = !(((zeros & LOW_BITS) + LOW_BITS) | zeros | LOW_BITS) & HIGH_BITS;
+        while commas != 0 {
+            let comma = word_start + commas.trailing_zeros() as usize / 8;
+            spans.push((offset + start, offset + comma));
+            start = comma + 1;
+            commas &= commas - 1;
+        }
+        word_start += 8;
+    }
+    for (index, &byte) in words.remainder().iter().enumerate() {
+        if byte == b',' {
+            let comma = word_start + index;
+            spans.push((offset + start, offset + comma));
+            start = comma + 1;
+        }
+    }
+    spans.push((offset + start, offset + line.len()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(line: &[u8]) -> Vec<&[u8]> {
+        let mut spans = Vec::new();
+        push_field_spans(line, 0, &mut spans);
+        spans.iter().map(|&(start, end)| &line[start..end]).collect()
+    }
+
+    #[test]
+    fn field_spans_match_split() {
+        let lines: [&[u8]; 8] = [
+            b"",
+            b",",
+            b"a",
+            b"abcdefgh,ijklmnop,",
+            b",,,,,,,,,,,,,,,,,",
+            b"user,arn:aws:iam::111122223333:user/alice,2024-01-31T09:15:00+00:00,true",
+            b"\xFF\xAC,\x2C\xAC\xAD,x",
+            b"seven77,eight888,",
+        ];
+        for line in lines {
+            let expected: Vec<&[u8]> = line.split(|&byte| byte == b',').collect();
+            assert_eq!(fields(line), expected, "line {:?}", String::from_utf8_lossy(line));
+        }
+    }
+
+    #[test]
+    fn field_spans_start_at_offset() {
+        let mut spans = Vec::new();
+        push_field_spans(b"ab,c", 10, &mut spans);
+        assert_eq!(spans, [(10, 12), (13, 14)]);
     }
 }
