@@ -4,13 +4,22 @@
 //!
 //! It listens on 127.0.0.1 only, responds to every call after a fixed latency,
 //! and serves each account a credential report of `--users` synthetic users.
+//! By default every report is ready at once, so `GenerateCredentialReport`
+//! returns COMPLETE, as IAM does while the last report is under four hours
+//! old. With `--report-ready-ms`, an account's first `GenerateCredentialReport`
+//! returns STARTED, and its report is ready only that long afterwards. Until
+//! then `GenerateCredentialReport` returns INPROGRESS and `GetCredentialReport`
+//! fails with `ReportInProgress`, as IAM does while it builds a new report.
 //! IAM calls are attributed to an account by the access key in their
 //! signature: `AssumeRole` hands out `ASIA<account id>FAKE`, and any other
 //! key (the dummy keys of the caller) is the management account. Signatures
 //! are not checked.
 //!
-//! `GET /_fake/stats` returns the calls served per operation, the distinct
-//! client connections and the most calls in flight at once, as JSON.
+//! `GET /_fake/stats` returns JSON with the calls served per operation and
+//! the distinct client connections. It also has the max calls in flight at
+//! once, the error responses by code, and for each operation the start of
+//! its first call and the end of its last, in milliseconds after the first
+//! call the fake served.
 //!
 //! Build with `cargo build --bench fake_aws` and run the binary it names;
 //! `benches/scale.sh` does both. `cargo bench` runs every bench target with
@@ -20,8 +29,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -36,7 +45,7 @@ use clap::Parser;
 mod credential_report;
 mod wire;
 
-use wire::{IAM_NAMESPACE, STS_NAMESPACE};
+use wire::{ErrorCode, IAM_NAMESPACE, ReportState, STS_NAMESPACE};
 
 /// The management account's id; member ids count up from [`FIRST_MEMBER_ID`].
 const MANAGEMENT_ACCOUNT_ID: &str = "111111111111";
@@ -68,6 +77,10 @@ struct Args {
     /// Delay before each ListAccounts response, in milliseconds [default: --latency-ms]
     #[arg(long)]
     list_latency_ms: Option<u64>,
+    /// Milliseconds from an account's first GenerateCredentialReport until its
+    /// report is ready. 0 makes every report ready at once.
+    #[arg(long, default_value_t = 0)]
+    report_ready_ms: u64,
     /// The fake exits by itself after this many seconds, so a forgotten one does not linger.
     #[arg(long, default_value_t = 7200)]
     exit_after_secs: u64,
@@ -83,43 +96,104 @@ struct Fake {
     generated_time: String,
     latency: Duration,
     list_latency: Duration,
+    /// Time a report takes to generate. Zero makes every report ready at once.
+    report_ready: Duration,
+    /// The start of each account's report, set by its first `GenerateCredentialReport`.
+    report_started: Mutex<HashMap<String, ReportStart>>,
     stats: Stats,
+}
+
+/// The start of one account's report generation, on both clocks.
+#[derive(Clone, Copy)]
+struct ReportStart {
+    at: Instant,
+    wall: chrono::DateTime<chrono::Utc>,
+}
+
+/// The state of one account's report at a given moment.
+enum ReportStatus {
+    /// No `GenerateCredentialReport` has been received for the account.
+    Absent,
+    InProgress,
+    /// Ready, with its `GeneratedTime`.
+    Ready(String),
 }
 
 #[derive(Default)]
 struct Stats {
     calls: Mutex<BTreeMap<String, u64>>,
+    /// The start of each operation's first call and the end of its last, in
+    /// milliseconds after `first_call`.
+    spans: Mutex<BTreeMap<String, (u64, u64)>>,
+    first_call: OnceLock<Instant>,
     peers: Mutex<HashSet<SocketAddr>>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
     errors: AtomicU64,
+    errors_by_code: Mutex<BTreeMap<&'static str, u64>>,
 }
 
-/// Counts one call as in flight until dropped.
-struct InFlight<'a>(&'a Stats);
+/// Counts one call as in flight until dropped, and then records when it ended.
+struct InFlight<'a> {
+    stats: &'a Stats,
+    operation: String,
+}
 
 impl Stats {
     fn begin(&self, peer: SocketAddr, operation: &str) -> InFlight<'_> {
+        let started = self.millis_since_first_call();
         *self.calls.lock().expect("stats lock").entry(operation.to_owned()).or_default() += 1;
+        self.spans
+            .lock()
+            .expect("stats lock")
+            .entry(operation.to_owned())
+            .or_insert((started, started));
         self.peers.lock().expect("stats lock").insert(peer);
         let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
         self.max_in_flight.fetch_max(now, Ordering::Relaxed);
-        InFlight(self)
+        InFlight {
+            stats: self,
+            operation: operation.to_owned(),
+        }
+    }
+
+    fn millis_since_first_call(&self) -> u64 {
+        self.first_call.get_or_init(Instant::now).elapsed().as_millis() as u64
+    }
+
+    fn count_error(&self, code: Option<&'static str>) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        *self.errors_by_code.lock().expect("stats lock").entry(code.unwrap_or("unknown")).or_default() += 1;
     }
 
     fn to_json(&self) -> serde_json::Value {
+        let spans: BTreeMap<String, serde_json::Value> = self
+            .spans
+            .lock()
+            .expect("stats lock")
+            .iter()
+            .map(|(operation, (first, last))| {
+                (operation.clone(), serde_json::json!({ "first_start_ms": first, "last_end_ms": last }))
+            })
+            .collect();
         serde_json::json!({
             "calls": *self.calls.lock().expect("stats lock"),
+            "spans": spans,
             "connections": self.peers.lock().expect("stats lock").len(),
             "max_in_flight": self.max_in_flight.load(Ordering::Relaxed),
             "errors": self.errors.load(Ordering::Relaxed),
+            "errors_by_code": *self.errors_by_code.lock().expect("stats lock"),
         })
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let ended = self.stats.millis_since_first_call();
+        if let Some(span) = self.stats.spans.lock().expect("stats lock").get_mut(&self.operation) {
+            span.1 = span.1.max(ended);
+        }
+        self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -139,6 +213,8 @@ impl Fake {
             generated_time: generated.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
             latency: Duration::from_millis(args.latency_ms),
             list_latency: Duration::from_millis(args.list_latency_ms.unwrap_or(args.latency_ms)),
+            report_ready: Duration::from_millis(args.report_ready_ms),
+            report_started: Mutex::new(HashMap::new()),
             stats: Stats::default(),
         }
     }
@@ -155,6 +231,43 @@ impl Fake {
         match access_key.strip_prefix("ASIA").and_then(|rest| rest.get(..12)) {
             Some(account) if self.known_accounts.contains(account) => account.to_owned(),
             _ => MANAGEMENT_ACCOUNT_ID.to_owned(),
+        }
+    }
+
+    /// Handles `GenerateCredentialReport`. Starts the account's report on the
+    /// first call and returns the report's state.
+    fn generate_report(&self, account_id: &str) -> ReportState {
+        if self.report_ready.is_zero() {
+            return ReportState::Complete;
+        }
+        let mut started = self.report_started.lock().expect("report lock");
+        match started.get(account_id) {
+            None => {
+                let start = ReportStart {
+                    at: Instant::now(),
+                    wall: chrono::Utc::now(),
+                };
+                started.insert(account_id.to_owned(), start);
+                ReportState::Started
+            }
+            Some(start) if start.at.elapsed() < self.report_ready => ReportState::InProgress,
+            Some(_) => ReportState::Complete,
+        }
+    }
+
+    /// Returns whether the account's report is absent, in progress or ready now.
+    fn report_status(&self, account_id: &str) -> ReportStatus {
+        if self.report_ready.is_zero() {
+            return ReportStatus::Ready(self.generated_time.clone());
+        }
+        let start = self.report_started.lock().expect("report lock").get(account_id).copied();
+        match start {
+            None => ReportStatus::Absent,
+            Some(start) if start.at.elapsed() < self.report_ready => ReportStatus::InProgress,
+            Some(start) => {
+                let ready = start.wall + chrono::Duration::from_std(self.report_ready).unwrap_or_default();
+                ReportStatus::Ready(ready.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            }
         }
     }
 
@@ -194,7 +307,7 @@ async fn handle(
     };
 
     if !response.status().is_success() {
-        fake.stats.errors.fetch_add(1, Ordering::Relaxed);
+        fake.stats.count_error(response.extensions().get::<ErrorCode>().map(|code| code.0));
     }
     response
 }
@@ -210,13 +323,34 @@ fn query(fake: &Fake, action: &str, params: &HashMap<String, String>, headers: &
         }
         "AssumeRole" => assume_role(fake, params, request_id),
         "GenerateCredentialReport" => {
-            wire::query_response(IAM_NAMESPACE, action, &wire::generate_report_complete_result(), request_id)
+            let state = fake.generate_report(&fake.caller_account(headers));
+            wire::query_response(IAM_NAMESPACE, action, &wire::generate_report_result(state), request_id)
         }
         "GetCredentialReport" => {
             let account = fake.caller_account(headers);
-            let content = base64::engine::general_purpose::STANDARD.encode(fake.report_csv(&account));
-            let result = wire::get_report_result(&content, &fake.generated_time);
-            wire::query_response(IAM_NAMESPACE, action, &result, request_id)
+            match fake.report_status(&account) {
+                ReportStatus::Ready(generated_time) => {
+                    let content = base64::engine::general_purpose::STANDARD.encode(fake.report_csv(&account));
+                    let result = wire::get_report_result(&content, &generated_time);
+                    wire::query_response(IAM_NAMESPACE, action, &result, request_id)
+                }
+                // The codes and statuses of CredentialReportNotReadyException
+                // and CredentialReportNotPresentException in IAM's service model.
+                ReportStatus::InProgress => wire::query_error(
+                    StatusCode::NOT_FOUND,
+                    IAM_NAMESPACE,
+                    "ReportInProgress",
+                    &format!("the credential report of account {account} is still being generated"),
+                    request_id,
+                ),
+                ReportStatus::Absent => wire::query_error(
+                    StatusCode::GONE,
+                    IAM_NAMESPACE,
+                    "ReportNotPresent",
+                    &format!("account {account} has no credential report; call GenerateCredentialReport first"),
+                    request_id,
+                ),
+            }
         }
         _ => wire::query_error(
             StatusCode::BAD_REQUEST,

@@ -41,8 +41,13 @@ pub fn query_response(namespace: &str, operation: &str, result: &str, request_id
     with_headers(StatusCode::OK, "text/xml", body, request_id)
 }
 
+/// The error code of an error response, kept in the response's extensions
+/// so that the stats can count errors by code.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
+
 /// Builds a query-protocol error, as STS and IAM return it.
-pub fn query_error(status: StatusCode, namespace: &str, code: &str, message: &str, request_id: &str) -> Response {
+pub fn query_error(status: StatusCode, namespace: &str, code: &'static str, message: &str, request_id: &str) -> Response {
     let body = format!(
         "<ErrorResponse xmlns=\"{namespace}\">\n\
          <Error><Type>Sender</Type><Code>{code}</Code><Message>{}</Message></Error>\n\
@@ -50,7 +55,9 @@ pub fn query_error(status: StatusCode, namespace: &str, code: &str, message: &st
          </ErrorResponse>\n",
         xml_escape(message)
     );
-    with_headers(status, "text/xml", body, request_id)
+    let mut response = with_headers(status, "text/xml", body, request_id);
+    response.extensions_mut().insert(ErrorCode(code));
+    response
 }
 
 /// Builds a successful JSON 1.1 response.
@@ -59,9 +66,11 @@ pub fn json_response(body: &serde_json::Value, request_id: &str) -> Response {
 }
 
 /// Builds a JSON 1.1 error, with the error shape's name in `__type`.
-pub fn json_error(status: StatusCode, error_type: &str, message: &str, request_id: &str) -> Response {
+pub fn json_error(status: StatusCode, error_type: &'static str, message: &str, request_id: &str) -> Response {
     let body = serde_json::json!({ "__type": error_type, "Message": message });
-    with_headers(status, "application/x-amz-json-1.1", body.to_string(), request_id)
+    let mut response = with_headers(status, "application/x-amz-json-1.1", body.to_string(), request_id);
+    response.extensions_mut().insert(ErrorCode(error_type));
+    response
 }
 
 fn with_headers(status: StatusCode, content_type: &'static str, body: String, request_id: &str) -> Response {
@@ -108,9 +117,28 @@ pub fn assume_role_result(assumed_role_arn: &str, role_id: &str, credentials: &A
     )
 }
 
-/// Builds the `GenerateCredentialReportResult` contents for a report that is ready.
-pub fn generate_report_complete_result() -> String {
-    "<State>COMPLETE</State>".to_owned()
+/// The `State` that `GenerateCredentialReport` returns (`ReportStateType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportState {
+    /// The call started generating a report, because none was under way.
+    Started,
+    /// A report is being generated and is not ready yet.
+    InProgress,
+    /// A report is ready for `GetCredentialReport`.
+    Complete,
+}
+
+/// Builds the `GenerateCredentialReportResult` contents. A call that starts a
+/// new report also gets a `Description`, like the sample response in IAM's
+/// API reference for `GenerateCredentialReport`.
+pub fn generate_report_result(state: ReportState) -> String {
+    match state {
+        ReportState::Started => {
+            "<State>STARTED</State><Description>No report exists; generating a new one</Description>".to_owned()
+        }
+        ReportState::InProgress => "<State>INPROGRESS</State>".to_owned(),
+        ReportState::Complete => "<State>COMPLETE</State>".to_owned(),
+    }
 }
 
 /// Builds the `GetCredentialReportResult` contents: the CSV, base64-encoded as IAM sends it.
