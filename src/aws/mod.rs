@@ -9,6 +9,11 @@ use std::time::Duration;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector};
+use aws_smithy_runtime_api::client::runtime_components::{RuntimeComponents, RuntimeComponentsBuilder};
+use aws_smithy_types::config_bag::ConfigBag;
 
 pub use error::{ErrorClass, classify, error_code, error_chain};
 pub use retry::{RetryPolicy, with_retry};
@@ -92,11 +97,11 @@ pub fn is_opt_in_region(region: &str) -> bool {
 /// Without it each per-account IAM client builds its own connector, which
 /// loads the root certificate store again and opens new connections: about
 /// a fifth of the scan's CPU at 10,000 accounts, measured in BENCHMARKS.md.
-fn shared_https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+fn shared_https_client() -> SharedHttpClient {
     use aws_smithy_http_client::proxy::ProxyConfig;
     use aws_smithy_http_client::{Builder, ConnectorBuilder, tls};
 
-    Builder::new().build_with_connector_fn(|settings, runtime_components| {
+    let client = Builder::new().build_with_connector_fn(|settings, runtime_components| {
         let mut connector = ConnectorBuilder::default()
             .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc));
         connector.set_connector_settings(settings.cloned());
@@ -105,7 +110,54 @@ fn shared_https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClie
         }
         connector.set_proxy_config(Some(ProxyConfig::from_env()));
         connector.build()
+    });
+    SharedHttpClient::new(ValidatedOnce {
+        inner: client,
+        validated: std::sync::OnceLock::new(),
     })
+}
+
+/// An HTTP client that runs its base-config check only until it first
+/// passes.
+///
+/// Every `Client::from_conf` runs that check. The hyper client's check
+/// builds a whole HTTPS connector, parsing every root certificate, and then
+/// drops it. With one IAM client per account that was about a tenth of the
+/// scan's CPU at 10,000 accounts (BENCHMARKS.md). The check depends only on
+/// The hyper client's check ignores the SDK client's configuration, so one
+/// pass is enough. Connectors for requests still come from the inner
+/// client's cache.
+#[derive(Debug)]
+struct ValidatedOnce {
+    inner: SharedHttpClient,
+    validated: std::sync::OnceLock<()>,
+}
+
+impl HttpClient for ValidatedOnce {
+    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+        self.inner.http_connector(settings, components)
+    }
+
+    fn validate_base_client_config(
+        &self,
+        runtime_components: &RuntimeComponentsBuilder,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        if self.validated.get().is_some() {
+            return Ok(());
+        }
+        self.inner.validate_base_client_config(runtime_components, cfg)?;
+        let _ = self.validated.set(());
+        Ok(())
+    }
+
+    fn validate_final_config(&self, runtime_components: &RuntimeComponents, cfg: &ConfigBag) -> Result<(), BoxError> {
+        self.inner.validate_final_config(runtime_components, cfg)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.inner.connector_metadata()
+    }
 }
 
 /// Returns the partition (`aws`, `aws-us-gov`, `aws-cn`) of an ARN, or `None` when
@@ -128,6 +180,47 @@ mod tests {
         assert!(is_opt_in_region("me-central-1"));
         assert!(!is_opt_in_region("us-east-1"));
         assert!(!is_opt_in_region("eu-west-1"));
+    }
+
+    /// An HTTP client that counts its base-config checks and fails the first `failures` of them.
+    #[derive(Debug)]
+    struct CountingClient {
+        checks: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        failures: usize,
+    }
+
+    impl HttpClient for CountingClient {
+        fn http_connector(&self, _: &HttpConnectorSettings, _: &RuntimeComponents) -> SharedHttpConnector {
+            unreachable!("the test sends no request")
+        }
+
+        fn validate_base_client_config(&self, _: &RuntimeComponentsBuilder, _: &ConfigBag) -> Result<(), BoxError> {
+            let check = self.checks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if check < self.failures {
+                return Err("no connector".into());
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn base_config_check_runs_until_it_passes() {
+        let checks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let inner = CountingClient {
+            checks: std::sync::Arc::clone(&checks),
+            failures: 1,
+        };
+        let client = ValidatedOnce {
+            inner: SharedHttpClient::new(inner),
+            validated: std::sync::OnceLock::new(),
+        };
+        let components = RuntimeComponentsBuilder::new("test");
+        let cfg = ConfigBag::base();
+
+        assert!(client.validate_base_client_config(&components, &cfg).is_err());
+        assert!(client.validate_base_client_config(&components, &cfg).is_ok());
+        assert!(client.validate_base_client_config(&components, &cfg).is_ok());
+        assert_eq!(checks.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
     #[test]
