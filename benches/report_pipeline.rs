@@ -30,7 +30,7 @@ use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group,
 
 use orgscan::controls::{self, Status};
 use orgscan::org::Account;
-use orgscan::output::{AccountRows, OutputStore, ScanWriter};
+use orgscan::output::{AccountRows, OutputStore, ScanWriter, WriterOptions, encode_report_rows};
 use orgscan::report::{CredentialReport, parse_report};
 use orgscan::scan::{AccountScan, Outcome, ScanContext, evaluate_report};
 
@@ -41,6 +41,7 @@ use credential_report::{ReportMix, credential_report_csv};
 
 const DEFAULT_ROWS: usize = 1_000_000;
 const ACCOUNT_ID: &str = "111122223333";
+const SCAN_ID: &str = "0190f2a0-0000-7000-8000-000000000000";
 const GENERATED_AT: i64 = 1_717_200_000_000;
 const SEED: u64 = 0x6f72_6773_6361_6e00;
 
@@ -164,6 +165,16 @@ fn report_pipeline(c: &mut Criterion) {
         b.iter(|| account_rows(black_box(bytes), ACCOUNT_ID, &control_ids))
     });
 
+    // The report's own table only: the credential_report table encoded to
+    // memory, the verdicts built but not written.
+    group.bench_function("parse_evaluate_encode_report", |b| {
+        b.iter(|| {
+            let rows = account_rows(black_box(bytes), ACCOUNT_ID, &control_ids);
+            encode_report_rows(Vec::new(), SCAN_ID, ACCOUNT_ID, &rows, &WriterOptions::default())
+                .expect("encoding to memory succeeds")
+        })
+    });
+
     // The scan's own writer: all three tables, findings included, written to
     // temporary files and published. Removing the files is not timed.
     group.bench_function("parse_evaluate_scan_writer", |b| {
@@ -229,6 +240,18 @@ fn per_account_pipeline(c: &mut Criterion) {
         b.iter(|| {
             for report in &reports {
                 black_box(account_rows(report.csv.as_bytes(), &report.account_id, &control_ids));
+            }
+        })
+    });
+
+    group.bench_function("parse_evaluate_encode_report", |b| {
+        b.iter(|| {
+            for report in &reports {
+                let rows = account_rows(report.csv.as_bytes(), &report.account_id, &control_ids);
+                black_box(
+                    encode_report_rows(Vec::new(), SCAN_ID, &report.account_id, &rows, &WriterOptions::default())
+                        .expect("encoding to memory succeeds"),
+                );
             }
         })
     });

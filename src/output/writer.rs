@@ -17,7 +17,7 @@ use super::OutputError;
 use super::columns::{AccountRows, AccountsColumns};
 use super::schema::Table;
 use super::store::{OutputStore, PendingFile};
-use crate::report::{CredentialReport, EpochMillis};
+use crate::report::EpochMillis;
 use crate::scan::{AccountScan, ScanContext};
 
 /// Rows per Parquet row group unless [`WriterOptions`] sets another number.
@@ -210,20 +210,19 @@ fn findings_columns(ctx: &ScanContext, scan: &AccountScan) -> Vec<ArrayRef> {
     columns
 }
 
-/// Encodes the parsed rows of one credential report as a complete
-/// `credential_report` Parquet file into `sink`, exactly as a scan writes
-/// them, and returns the sink. Rows that did not parse are skipped.
+/// Encodes one account's report rows as a complete `credential_report`
+/// Parquet file into `sink`, exactly as a scan writes them, and returns the
+/// sink.
 pub fn encode_report_rows<W: Write + Send>(
     sink: W,
     scan_id: &str,
     account_id: &str,
-    report: &CredentialReport,
+    rows: &AccountRows,
     options: &WriterOptions,
 ) -> Result<W, OutputError> {
-    let rows = AccountRows::from_parts(Some(report), &[]);
     let mut writer = TableWriter::new(Table::CredentialReport, sink, options)?;
     if rows.report_rows > 0 {
-        writer.write_columns(credential_report_columns(scan_id, account_id, &rows))?;
+        writer.write_columns(credential_report_columns(scan_id, account_id, rows))?;
     }
     writer.close().map(|(sink, _)| sink)
 }

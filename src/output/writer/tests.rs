@@ -14,7 +14,7 @@ use parquet::file::reader::{FileReader, SerializedFileReader};
 use super::*;
 use crate::controls::{Finding, Status};
 use crate::org::Account;
-use crate::report::{ReportRow, RowError};
+use crate::report::{CredentialReport, ReportRow, RowError};
 use crate::scan::{AccountError, Outcome};
 
 const SCAN_ID: &str = "0190f5a2-7c1e-7d3a-9f00-5b1c2d3e4f50";
@@ -639,13 +639,13 @@ async fn row_groups_stream_at_configured_size() {
 
 #[test]
 fn encode_report_rows_writes_parsed_rows() {
-    let report = scanned_report();
+    let rows = AccountRows::from_parts(Some(&scanned_report()), &[]);
 
     let bytes = encode_report_rows(
         Vec::new(),
         SCAN_ID,
         "111111111111",
-        &report,
+        &rows,
         &WriterOptions::default(),
     )
     .unwrap();
