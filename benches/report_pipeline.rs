@@ -6,7 +6,8 @@
 //! `ORGSCAN_BENCH_ROWS` for another size) built in memory by
 //! `support/credential_report.rs`. Each stage reports rows/s and bytes/s of
 //! that CSV. `csv_byte_records` reads the same bytes with the csv crate alone
-//! and no decoding, which bounds what the parser can reach.
+//! and no decoding, and `records` with the parser's own CSV reader: the
+//! bounds under the parser.
 //!
 //! `parse` builds owned rows, as `orgscan evaluate` does. A scan instead
 //! parses, evaluates and builds the Arrow columns of each account in one
@@ -31,6 +32,7 @@ use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group,
 use orgscan::controls::{self, Status};
 use orgscan::org::Account;
 use orgscan::output::{AccountRows, OutputStore, ScanWriter, WriterOptions, encode_report_rows};
+use orgscan::report::records::Records;
 use orgscan::report::{CredentialReport, parse_report};
 use orgscan::scan::{AccountScan, Outcome, ScanContext, evaluate_report};
 
@@ -74,6 +76,17 @@ fn count_byte_records(bytes: &[u8]) -> usize {
     let mut record = csv::ByteRecord::new();
     let mut rows = 0;
     while reader.read_byte_record(&mut record).expect("the generated report is valid CSV") {
+        rows += 1;
+    }
+    rows
+}
+
+/// Splits every record with the parser's own CSV reader and decodes
+/// nothing: the floor under the parser as it is built.
+fn count_records(bytes: &[u8]) -> usize {
+    let mut records = Records::new(bytes);
+    let mut rows = 0;
+    while records.next_record().is_some() {
         rows += 1;
     }
     rows
@@ -158,6 +171,8 @@ fn report_pipeline(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(15));
 
     group.bench_function("csv_byte_records", |b| b.iter(|| count_byte_records(black_box(bytes))));
+
+    group.bench_function("records", |b| b.iter(|| count_records(black_box(bytes))));
 
     group.bench_function("parse", |b| b.iter(|| parse_report(black_box(bytes)).expect("report parses")));
 
@@ -266,6 +281,29 @@ fn per_account_pipeline(c: &mut Criterion) {
                     account_scan(&report.account_id, account_rows(report.csv.as_bytes(), &report.account_id, &control_ids))
                 });
                 let files = write_scan(&runtime, root.path(), scans);
+                (root, files)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+
+    // The same path split over two threads as a scan splits it: one thread
+    // parses and evaluates, the other writes, with a bounded queue between.
+    group.bench_function("parse_evaluate_scan_writer_two_threads", |b| {
+        b.iter_batched(
+            || tempfile::tempdir().expect("failed to create a temporary output directory"),
+            |root| {
+                let (sender, receiver) = std::sync::mpsc::sync_channel::<AccountScan>(8);
+                let files = std::thread::scope(|scope| {
+                    scope.spawn(|| {
+                        for report in &reports {
+                            let rows = account_rows(report.csv.as_bytes(), &report.account_id, &control_ids);
+                            sender.send(account_scan(&report.account_id, rows)).expect("the writer is running");
+                        }
+                        drop(sender);
+                    });
+                    write_scan(&runtime, root.path(), receiver.into_iter())
+                });
                 (root, files)
             },
             BatchSize::PerIteration,
