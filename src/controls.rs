@@ -165,7 +165,7 @@ enum Password {
     Unreadable,
 }
 
-/// Which of the control's outcomes a row reached.
+/// The outcome of the control that a row reached.
 #[derive(Debug, Clone, Copy)]
 enum Case {
     NoPassword,

@@ -30,9 +30,8 @@ pub mod scan;
 pub mod summary;
 pub mod telemetry;
 
-/// The allocator of every binary built on this library. Parsing and
-/// evaluating a report allocates a few small strings per row, and mimalloc
-/// serves them faster than the system allocator (`benches/report_pipeline.rs`
-/// measures the difference; see BENCHMARKS.md).
+/// The allocator of every binary built on this library. A scan allocates and
+/// frees Arrow buffers for every account, and BENCHMARKS.md compares
+/// mimalloc with the system allocator on that path.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -1,6 +1,6 @@
 //! Arrow columns of the three tables.
 //!
-//! [`AccountRows`] holds what one account adds to the `findings` and
+//! [`AccountRows`] contains what one account adds to the `findings` and
 //! `credential_report` tables, as finished Arrow arrays without the scan and
 //! account columns, which are the same on every row of an account and which
 //! the writer adds. A scan builds it in the account's own task, straight from
@@ -216,7 +216,7 @@ fn texts_for(rows: usize, bytes_per_value: usize) -> StringBuilder {
 }
 
 /// A builder that can start again empty with room for as many values as it
-/// holds now, so the next row group appends without growing its buffers.
+/// contains now, so the next row group appends without growing its buffers.
 trait Refill: ArrayBuilder + Sized {
     fn with_room_of(&self) -> Self;
 }

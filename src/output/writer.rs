@@ -113,7 +113,7 @@ fn writer_properties(options: &WriterOptions) -> WriterProperties {
 /// One table's Parquet writer, fed with record batches.
 ///
 /// The `ArrowWriter` encodes each batch into the open row group at once and
-/// closes the group when it reaches the row limit, so a table holds at most
+/// closes the group when it reaches the row limit, so a table keeps at most
 /// one encoded row group in memory.
 struct TableWriter<W: Write + Send> {
     table: Table,
