@@ -29,9 +29,3 @@ pub mod report;
 pub mod scan;
 pub mod summary;
 pub mod telemetry;
-
-/// The allocator of every binary built on this library. A scan allocates and
-/// frees Arrow buffers for every account, and BENCHMARKS.md compares
-/// mimalloc with the system allocator on that path.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
