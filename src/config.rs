@@ -20,8 +20,11 @@ use crate::output::store::OutputLocation;
 pub const DEFAULT_ROLE_NAME: &str = "OrgScanReadOnly";
 /// The output location used when neither the file nor a flag sets one.
 pub const DEFAULT_OUTPUT: &str = "./orgscan-data";
-/// Accounts read at once, when not configured.
-pub const DEFAULT_CONCURRENCY: usize = 8;
+/// Accounts read at once, when not configured. It is high enough that the
+/// report rate limit sets the pace, not the wait for IAM to generate each
+/// report. With reports that took 2 s, 32 accounts in flight kept the
+/// limiter busy and 8 did not (BENCHMARKS.md, section 2).
+pub const DEFAULT_CONCURRENCY: usize = 32;
 /// How long one account's report may take to become ready.
 pub const DEFAULT_REPORT_TIMEOUT: Duration = Duration::from_secs(300);
 /// The role session name, visible in each member account's CloudTrail.
@@ -29,9 +32,11 @@ pub const DEFAULT_SESSION_NAME: &str = "orgscan";
 /// Role sessions last one hour, the most AWS allows when the caller is
 /// itself a role session (role chaining).
 pub const DEFAULT_SESSION_DURATION: Duration = Duration::from_secs(3600);
-/// Report calls per second across the organization. IAM's documented quota
-/// for credential report calls is not published per account, so this stays
-/// low; each account needs about three such calls.
+/// Report calls per second across the organization. It also paces
+/// `AssumeRole`, one call per account, which counts against the scanner's own
+/// account's STS quota. AWS publishes no number for that quota and does not
+/// raise it, so the default stays low. Each account needs two to four report
+/// calls.
 pub const DEFAULT_REPORT_CALLS_PER_SECOND: u32 = 20;
 /// Report calls that may start at once after a quiet period.
 pub const DEFAULT_REPORT_CALLS_BURST: u32 = 20;
