@@ -187,44 +187,47 @@ pub struct Reason<'a> {
     case: Case,
 }
 
+impl Reason<'_> {
+    /// Writes the reason, the same text as its `Display`, with plain string
+    /// writes in the common cases, because a scan writes one per row.
+    pub fn write_to<W: fmt::Write>(&self, out: &mut W) -> fmt::Result {
+        let predicate = match self.case {
+            Case::UnreadablePassword => {
+                return write!(
+                    out,
+                    "{} has no console password according to the report \
+                     (password_enabled is {:?})",
+                    self.subject, self.password_enabled_raw
+                );
+            }
+            Case::NoPassword => " has no console password",
+            Case::PasswordAndMfa => " has a console password and an MFA device",
+            Case::PasswordNoMfa => " has a console password and no MFA device",
+            Case::PasswordUnknownMfa => {
+                " has a console password, and the report does not show whether MFA is active, \
+                 so MFA cannot be confirmed"
+            }
+            Case::NotSupportedMfa => {
+                " has an MFA device (password_enabled is not_supported, which counts as a \
+                 console password)"
+            }
+            Case::NotSupportedNoMfa => {
+                " has no MFA device (password_enabled is not_supported, which counts as a \
+                 console password)"
+            }
+            Case::NotSupportedUnknownMfa => {
+                " has no readable MFA status, so MFA cannot be confirmed (password_enabled is \
+                 not_supported, which counts as a console password)"
+            }
+        };
+        out.write_str(self.subject)?;
+        out.write_str(predicate)
+    }
+}
+
 impl fmt::Display for Reason<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let subject = self.subject;
-        match self.case {
-            Case::NoPassword => write!(f, "{subject} has no console password"),
-            Case::UnreadablePassword => write!(
-                f,
-                "{subject} has no console password according to the report \
-                 (password_enabled is {:?})",
-                self.password_enabled_raw
-            ),
-            Case::PasswordAndMfa => {
-                write!(f, "{subject} has a console password and an MFA device")
-            }
-            Case::PasswordNoMfa => {
-                write!(f, "{subject} has a console password and no MFA device")
-            }
-            Case::PasswordUnknownMfa => write!(
-                f,
-                "{subject} has a console password, and the report does not show whether MFA \
-                 is active, so MFA cannot be confirmed"
-            ),
-            Case::NotSupportedMfa => write!(
-                f,
-                "{subject} has an MFA device (password_enabled is not_supported, which counts \
-                 as a console password)"
-            ),
-            Case::NotSupportedNoMfa => write!(
-                f,
-                "{subject} has no MFA device (password_enabled is not_supported, which counts \
-                 as a console password)"
-            ),
-            Case::NotSupportedUnknownMfa => write!(
-                f,
-                "{subject} has no readable MFA status, so MFA cannot be confirmed \
-                 (password_enabled is not_supported, which counts as a console password)"
-            ),
-        }
+        self.write_to(f)
     }
 }
 
@@ -403,6 +406,30 @@ mod tests {
         assert_eq!(
             evaluate(&alice("true", Some(true))).reason,
             "alice has a console password and an MFA device"
+        );
+        assert_eq!(
+            evaluate(&alice("true", None)).reason,
+            "alice has a console password, and the report does not show whether MFA is \
+             active, so MFA cannot be confirmed"
+        );
+        assert_eq!(
+            evaluate(&alice("N/A", None)).reason,
+            "alice has no console password according to the report (password_enabled is \"N/A\")"
+        );
+        assert_eq!(
+            evaluate(&root(Some(true))).reason,
+            "root user has an MFA device (password_enabled is not_supported, which counts as \
+             a console password)"
+        );
+        assert_eq!(
+            evaluate(&root(Some(false))).reason,
+            "root user has no MFA device (password_enabled is not_supported, which counts as \
+             a console password)"
+        );
+        assert_eq!(
+            evaluate(&root(None)).reason,
+            "root user has no readable MFA status, so MFA cannot be confirmed \
+             (password_enabled is not_supported, which counts as a console password)"
         );
     }
 

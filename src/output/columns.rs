@@ -8,14 +8,12 @@
 //! The `accounts` table has one row per account and its builders live in the
 //! writer.
 
-use std::fmt::Write as _;
-
 use arrow::array::{
     ArrayBuilder, ArrayRef, BooleanBuilder, Int64Builder, StringBuilder,
     TimestampMillisecondBuilder,
 };
 
-use crate::controls::{self, Finding, Status, StatusCounts};
+use crate::controls::{self, Assessment, Finding, Status, StatusCounts};
 use crate::report::parse::{ParseError, read_rows};
 use crate::report::{CredentialReport, EpochMillis, ReportRowRef, RowError};
 use crate::scan::{AccountScan, ScanContext};
@@ -143,13 +141,8 @@ impl AccountRowsBuilder {
         self.add_report_row(row);
         let assessment = controls::assess(row);
         for control_id in control_ids {
-            self.findings.append(
-                control_id,
-                row.arn,
-                row.user,
-                assessment.status,
-                &assessment.reason,
-            );
+            self.findings
+                .append_assessed(control_id, row, &assessment);
         }
         self.counts
             .add(assessment.status, control_ids.len() as u64);
@@ -175,13 +168,7 @@ impl AccountRowsBuilder {
     }
 
     fn add_finding(&mut self, finding: &Finding) {
-        self.findings.append(
-            &finding.control_id,
-            &finding.resource,
-            &finding.user_name,
-            finding.status,
-            &finding.reason,
-        );
+        self.findings.append_finding(finding);
         self.counts.add(finding.status, 1);
     }
 
@@ -278,22 +265,45 @@ impl FindingColumns {
         }
     }
 
-    fn append(
+    /// Appends every column of one finding but `reason`, which the caller
+    /// appends next.
+    fn append_without_reason(
         &mut self,
         control_id: &str,
         resource: &str,
         user_name: &str,
         status: Status,
-        reason: &dyn std::fmt::Display,
     ) {
         self.control_id.append_value(control_id);
         self.resource.append_value(resource);
         self.user_name.append_value(user_name);
         self.status.append_value(status.as_str());
-        // Writing into the builder formats the reason without a String;
+    }
+
+    fn append_assessed(
+        &mut self,
+        control_id: &str,
+        row: &ReportRowRef<'_>,
+        assessment: &Assessment<'_>,
+    ) {
+        self.append_without_reason(control_id, row.arn, row.user, assessment.status);
+        // Writing into the builder formats the reason without a String, and
         // the empty append then ends the value.
-        write!(self.reason, "{reason}").expect("formatting into a builder cannot fail");
+        assessment
+            .reason
+            .write_to(&mut self.reason)
+            .expect("writing into a builder cannot fail");
         self.reason.append_value("");
+    }
+
+    fn append_finding(&mut self, finding: &Finding) {
+        self.append_without_reason(
+            &finding.control_id,
+            &finding.resource,
+            &finding.user_name,
+            finding.status,
+        );
+        self.reason.append_value(&finding.reason);
     }
 
     fn finish(&mut self) -> Vec<ArrayRef> {

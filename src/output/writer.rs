@@ -60,9 +60,10 @@ const UNIQUE_TEXT_COLUMNS: [&str; 5] = ["arn", "user", "resource", "user_name", 
 /// Text columns with few distinct values that no query prunes by: they keep
 /// their dictionary, but their min/max statistics would only cost a
 /// comparison per value.
-const UNPRUNED_TEXT_COLUMNS: [&str; 7] = [
+const UNPRUNED_TEXT_COLUMNS: [&str; 8] = [
     "account_name",
     "control_id",
+    "status",
     "password_enabled_raw",
     "access_key_1_last_used_region",
     "access_key_1_last_used_service",
