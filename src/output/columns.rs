@@ -54,8 +54,9 @@ impl AccountRows {
         control_ids: &[String],
     ) -> Result<Self, ParseError> {
         let mut rows = read_rows(content)?;
-        // Every row but the header ends a line, so this bounds the row count
-        // and the builders never grow while the report is read.
+        // With `\n` line ends there is at most one row a line, so the
+        // builders do not grow while the report is read. Bare `\r` line
+        // ends only make them grow.
         let lines = memchr::memchr_iter(b'\n', content).count() + 1;
         let mut builder = AccountRowsBuilder::with_capacity(generated_at, lines, control_ids.len());
         while let Some(row) = rows.next_row_ref() {
