@@ -81,7 +81,7 @@ proptest! {
 
 #[test]
 fn same_records_on_report_shapes() {
-    let cases: [&[u8]; 10] = [
+    let cases: [&[u8]; 11] = [
         b"user,arn\nalice,arn:aws:iam::111122223333:user/alice\n",
         b"user,arn\r\nalice,x\r\n\r\nbob,y",
         b"user,arn\rcarol,z\r",
@@ -92,6 +92,9 @@ fn same_records_on_report_shapes() {
         b"\xEF\xBB\xBFa,b\n\xEF\xBB\xBF\"c\",d\n",
         b"",
         b"\r\n\n\r",
+        // Unescaped, the fields of a quoted record are joined without
+        // commas, so `\xC2` and `\x80` from two fields make one character.
+        b"aa\"a\"a\xC2,,\x80a",
     ];
     for input in cases {
         assert_eq!(

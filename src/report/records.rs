@@ -46,8 +46,12 @@ pub struct Record<'r> {
     data: &'r [u8],
     spans: &'r [(usize, usize)],
     line: u64,
-    /// The record's bytes as text and their offset in `data`, when they are
-    /// all UTF-8: one check for the whole record instead of one per field.
+    /// The line as text and its offset in `data`, when it is all UTF-8: one
+    /// check for the whole line instead of one per field. Its fields are
+    /// on character boundaries, because commas are ASCII. Only unquoted
+    /// records have it: the fields of a quoted record are unescaped into one
+    /// buffer without their commas, where two fields can join into one
+    /// character.
     text: Option<(&'r str, usize)>,
 }
 
@@ -75,12 +79,10 @@ impl<'r> Record<'r> {
     pub fn get_text(&self, index: usize) -> Option<Result<&'r str, &'r [u8]>> {
         let &(start, end) = self.spans.get(index)?;
         let raw = &self.data[start..end];
-        let text = match self.text {
-            // Fields end at commas and line ends, which are ASCII, so they
-            // are on character boundaries of valid text.
-            Some((text, offset)) => text.get(start - offset..end - offset),
-            None => std::str::from_utf8(raw).ok(),
-        };
+        let text = self
+            .text
+            .and_then(|(text, offset)| text.get(start - offset..end - offset))
+            .or_else(|| std::str::from_utf8(raw).ok());
         Some(text.ok_or(raw))
     }
 
@@ -207,7 +209,7 @@ impl<'a> Records<'a> {
             data: &self.quoted,
             spans: &self.spans,
             line: start_line,
-            text: std::str::from_utf8(&self.quoted[..written]).ok().map(|text| (text, 0)),
+            text: None,
         }
     }
 }
