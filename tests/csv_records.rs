@@ -66,7 +66,7 @@ fn csv_byte() -> impl Strategy<Value = u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(2048))]
 
     #[test]
     fn same_records_as_the_csv_crate(input in proptest::collection::vec(csv_byte(), 0..200)) {
