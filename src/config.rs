@@ -140,7 +140,7 @@ pub struct ScanArgs {
     /// External id for AssumeRole, when the member role requires one.
     #[arg(long, env = "ORGSCAN_EXTERNAL_ID", hide_env_values = true)]
     pub external_id: Option<String>,
-    /// Accounts read at once [default: 8]
+    /// Accounts read at once [default: 32]
     #[arg(long, env = "ORGSCAN_CONCURRENCY")]
     pub concurrency: Option<usize>,
     /// Maximum wait for one account's report, such as 90s or 5m [default: 5m]

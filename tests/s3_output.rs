@@ -2,7 +2,7 @@
 //! multipart publishing, abandoning, and reading the tables back.
 //!
 //! Each test starts its own moto server and fails, never skips, when
-//! python3 with moto and boto3 is missing.
+//! python3 (or `$PYTHON`) with moto and boto3 is missing.
 
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -38,8 +38,13 @@ const MOTO_START_TIMEOUT: Duration = Duration::from_secs(60);
 /// 5 MiB so that a multipart upload of a few dozen KiB has several parts.
 const MOTO_MIN_PART_SIZE: usize = 16 * 1024;
 
+/// Python interpreter for moto and boto3: `$PYTHON`, else `python3`.
+fn python() -> String {
+    std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned())
+}
+
 const INSTALL_HINT: &str =
-    "python3 with moto and boto3 is required: pip install -r tests/support/requirements.txt";
+    "python3 (or $PYTHON) with moto and boto3 is required: pip install -r tests/support/requirements.txt";
 
 /// A moto server on a free loopback port, stopped on drop.
 struct Moto {
@@ -50,7 +55,7 @@ struct Moto {
 
 impl Moto {
     fn start() -> Moto {
-        let probe = Command::new("python3")
+        let probe = Command::new(python())
             .args(["-c", "import moto, boto3"])
             .output();
         match probe {
@@ -59,7 +64,7 @@ impl Moto {
                 "{INSTALL_HINT}\n{}",
                 String::from_utf8_lossy(&output.stderr)
             ),
-            Err(error) => panic!("failed to run python3: {error}; {INSTALL_HINT}"),
+            Err(error) => panic!("failed to run {}: {error}; {INSTALL_HINT}", python()),
         }
 
         let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
@@ -68,7 +73,7 @@ impl Moto {
             .unwrap()
             .port();
         let log = tempfile::NamedTempFile::new().unwrap();
-        let child = Command::new("python3")
+        let child = Command::new(python())
             .args([
                 "-m",
                 "moto.server",
@@ -117,7 +122,7 @@ impl Moto {
              aws_access_key_id='testing', aws_secret_access_key='testing').create_bucket(Bucket='{BUCKET}')",
             self.endpoint
         );
-        let output = Command::new("python3")
+        let output = Command::new(python())
             .args(["-c", &script])
             .output()
             .unwrap();
