@@ -39,6 +39,12 @@ pub enum OrgError {
         ou_id: String,
         detail: String,
     },
+    #[error(
+        "scan.include_accounts lists {ids}, and none of them is an account of this organization, \
+         so there is nothing to scan; correct the ids (aws organizations list-accounts shows \
+         them) or remove the key to scan every account"
+    )]
+    NoIncludedAccount { ids: String },
     #[error("failed to list the accounts under {ou_id} ({key}): {detail}")]
     OuListFailed {
         key: &'static str,

@@ -263,8 +263,9 @@ pub async fn run_scan(
             }
         }
     };
-    let (listed, (), ()) = tokio::join!(listing, selecting, scanning);
+    let (listed, selected, ()) = tokio::join!(listing, selecting, scanning);
     listed?;
+    selected?;
     drop(sender);
 
     let writer = writer_thread.await.map_err(OutputError::Task)??;
@@ -291,13 +292,19 @@ pub async fn run_scan(
 
 /// Turns each listed account into work for the scanning stage, and logs
 /// what was selected once the listing ends.
+///
+/// # Errors
+///
+/// Returns [`OrgError::NoIncludedAccount`] when `scan.include_accounts` is
+/// the only include list and none of its ids is in the organization, which
+/// is a mistake in the configuration, never an empty scan to publish.
 async fn select_accounts(
     mut pages: mpsc::Receiver<Vec<Account>>,
     work: mpsc::Sender<Work>,
     settings: &Settings,
     ou_members: &org::OuMembers,
     progress: Option<&ProgressBar>,
-) {
+) -> Result<(), OrgError> {
     let mut listed = BTreeSet::new();
     let (mut selected, mut skipped) = (0u64, 0u64);
     while let Some(page) = pages.recv().await {
@@ -318,7 +325,7 @@ async fn select_accounts(
                 Selection::OtherShard => continue,
             };
             if work.send(item).await.is_err() {
-                return;
+                return Ok(());
             }
         }
     }
@@ -328,6 +335,13 @@ async fn select_accounts(
         tracing::warn!(account_id = %id, "scan.include_accounts lists an account that is not in the organization");
     }
     tracing::info!(listed = listed.len(), selected, skipped, "accounts selected");
+
+    let include = &settings.include_accounts;
+    if !include.is_empty() && settings.include_ous.is_empty() && include.is_disjoint(&listed) {
+        let ids: Vec<&str> = include.iter().map(String::as_str).collect();
+        return Err(OrgError::NoIncludedAccount { ids: ids.join(", ") });
+    }
+    Ok(())
 }
 
 /// Drains the queue into the writer on a blocking thread, since Parquet

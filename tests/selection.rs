@@ -1,5 +1,6 @@
 //! Account selection end to end: shards that together cover every account
-//! exactly once, and include and exclude lists of OUs.
+//! exactly once, include and exclude lists of OUs, and an include list of
+//! accounts that matches none.
 
 mod common;
 
@@ -101,4 +102,40 @@ fn include_and_exclude_ous() {
             }
         }
     }
+}
+
+#[test]
+fn include_list_matching_nothing_fails() {
+    let moto = Moto::start();
+    seed(&moto, Seed::Preset("demo"));
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = config_dir.path().join("include.toml");
+    std::fs::write(&config, "[scan]\ninclude_accounts = [\"999999999999\"]\n").unwrap();
+    let output_dir = tempfile::tempdir().unwrap();
+
+    let output = scan(&moto, output_dir.path(), &["--config", config.to_str().unwrap()]);
+
+    assert_eq!(output.status.code(), Some(1), "{}", describe_output(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("999999999999"), "the error names the id:\n{stderr}");
+    assert!(stderr.contains("scan.include_accounts"), "the error names the key:\n{stderr}");
+    let published = published_files(output_dir.path());
+    assert!(published.is_empty(), "nothing is published: {published:?}");
+}
+
+/// Lists every file under `root`, at any depth.
+fn published_files(root: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut folders = vec![root.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
 }
