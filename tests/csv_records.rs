@@ -1,5 +1,6 @@
 //! The report parser's CSV reader against the `csv` crate: on any input,
-//! both read the same records, field for field, starting on the same lines.
+//! both read the same records, field for field, and each record starts on
+//! the line counted from the input with `\n`, `\r\n` and bare `\r` line ends.
 
 use orgscan::report::records::Records;
 use proptest::prelude::*;
@@ -24,19 +25,21 @@ fn read_with_csv_crate(input: &[u8]) -> Vec<Expected> {
     records
 }
 
-/// The `csv` crate positions a record at the end of the one before it, so
-/// the line ends in between are skipped to find the line it starts on.
+/// Returns the line a record starts on. The `csv` crate positions a record
+/// at the end of the one before it, so the line ends in between are skipped
+/// first. Its own line count counts `\n` only, so the lines are counted
+/// here: `\n`, `\r\n` and a bare `\r` each end one.
 fn start_line(input: &[u8], position: &csv::Position) -> u64 {
-    let mut line = position.line();
-    let start = usize::try_from(position.byte()).expect("the position fits in memory");
-    for &byte in &input[start..] {
-        match byte {
-            b'\n' => line += 1,
-            b'\r' => {}
-            _ => break,
-        }
+    let mut start = usize::try_from(position.byte()).expect("the position fits in memory");
+    while matches!(input.get(start), Some(b'\n' | b'\r')) {
+        start += 1;
     }
-    line
+    let line_ends = input[..start]
+        .iter()
+        .enumerate()
+        .filter(|&(index, &byte)| byte == b'\n' || (byte == b'\r' && input.get(index + 1) != Some(&b'\n')))
+        .count();
+    1 + line_ends as u64
 }
 
 fn read_with_records(input: &[u8]) -> Vec<Expected> {

@@ -808,6 +808,17 @@ N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A";
     }
 
     #[test]
+    fn bare_cr_line_numbers() {
+        let text = format!("{HEADER}\r{ROOT_ROW}\r\rbroken,row\r{TEAM_ROW}\r");
+        let rows = parse_report(text.as_bytes()).expect("report parses");
+
+        assert_eq!(rows.len(), 3);
+        assert!(rows[0].is_ok());
+        assert_eq!(rows[1].as_ref().expect_err("short row").line, 4);
+        assert!(rows[2].is_ok());
+    }
+
+    #[test]
     fn columns_in_another_order() {
         let header = "mfa_active,password_enabled,arn,user,password_last_used";
         let text = report(&[

@@ -9,7 +9,7 @@
 //! buffer and reads on past line ends inside quotes.
 
 use csv_core::ReadRecordResult;
-use memchr::{memchr, memchr_iter, memchr2};
+use memchr::{memchr, memchr2, memchr2_iter};
 
 /// A byte with only its high bit set, in every lane of a `u64`.
 const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
@@ -28,7 +28,8 @@ pub struct Records<'a> {
     input: &'a [u8],
     /// The next byte to read.
     pos: usize,
-    /// The 1-based line of `input[pos]`, counting `\n` only, as `csv` does.
+    /// The 1-based line of `input[pos]`. `\n`, `\r\n` and a bare `\r` each
+    /// end a line, as they each end a record.
     line: u64,
     /// Reads the records that contain a double quote.
     quoted_reader: csv_core::Reader,
@@ -124,11 +125,10 @@ impl<'a> Records<'a> {
     pub fn next_record(&mut self) -> Option<Record<'_>> {
         // Line ends before a record, blank lines included, belong to no record.
         while let Some(&byte) = self.input.get(self.pos) {
-            match byte {
-                b'\n' => self.line += 1,
-                b'\r' => {}
-                _ => break,
+            if byte != b'\n' && byte != b'\r' {
+                break;
             }
+            self.line += u64::from(ends_line(self.input, self.pos));
             self.pos += 1;
         }
         if self.pos >= self.input.len() {
@@ -194,8 +194,10 @@ impl<'a> Records<'a> {
             }
         }
 
-        let consumed = &rest[..read];
-        self.line += memchr_iter(b'\n', consumed).count() as u64;
+        let line_ends = memchr2_iter(b'\n', b'\r', &rest[..read])
+            .filter(|&index| ends_line(self.input, self.pos + index))
+            .count();
+        self.line += line_ends as u64;
         self.pos += read;
 
         self.spans.clear();
@@ -212,6 +214,12 @@ impl<'a> Records<'a> {
             text: None,
         }
     }
+}
+
+/// Tells whether the `\n` or `\r` at `input[index]` ends a line: a `\r`
+/// followed by `\n` does not, because the `\n` ends that line.
+fn ends_line(input: &[u8], index: usize) -> bool {
+    input[index] == b'\n' || input.get(index + 1) != Some(&b'\n')
 }
 
 /// Appends the span of every comma-separated field of `line`, an unquoted
