@@ -78,7 +78,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(err) => {
-            tracing::error!(error = format!("{err:#}"), "orgscan failed");
+            tracing::error!(error = %format_args!("{err:#}"), "orgscan failed");
             ExitCode::from(EXIT_FAILED)
         }
     }
