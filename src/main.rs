@@ -117,6 +117,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Evaluate(args) => evaluate::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::ValidateConfig(args) => validate_config(args),
         Command::AthenaDdl { location, database } => {
+            let parsed: output::OutputLocation = location
+                .parse()
+                .with_context(|| format!("invalid --location {location:?}"))?;
+            if !matches!(parsed, output::OutputLocation::S3 { .. }) {
+                anyhow::bail!(
+                    "invalid --location {location:?}: Athena reads tables from S3 only; pass the \
+                     s3://bucket/prefix that the scans write to with --output"
+                );
+            }
             print!("{}", output::athena::athena_ddl(&location, &database));
             Ok(ExitCode::SUCCESS)
         }

@@ -186,3 +186,14 @@ fn can_create_file_in(dir: &Path) -> bool {
     let _ = std::fs::remove_file(&probe);
     created
 }
+
+#[test]
+fn athena_ddl_local_location_rejected() {
+    let output = run_orgscan(&["athena-ddl", "--location", "/tmp/orgscan-data", "--log-format", "json"], &[]);
+
+    assert_exit_1(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_contains(&stderr, "/tmp/orgscan-data");
+    assert_contains(&stderr, "s3://bucket/prefix");
+    assert!(output.stdout.is_empty(), "no DDL is printed:\n{}", describe_output(&output));
+}
