@@ -12,7 +12,7 @@
 //! `parse` builds owned rows, as `orgscan evaluate` does. A scan instead
 //! parses, evaluates and builds the Arrow columns of each account in one
 //! pass over borrowed rows (`AccountRows::evaluate_report`), which
-//! `parse_evaluate` measures; `parse_evaluate_scan_writer` adds the scan's
+//! `parse_evaluate` measures. `parse_evaluate_scan_writer` adds the scan's
 //! writer, all three tables to files.
 //!
 //! The `per_account` group reads the same number of rows as reports of

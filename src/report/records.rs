@@ -31,7 +31,7 @@ pub struct Records<'a> {
     /// The 1-based line of `input[pos]`. `\n`, `\r\n` and a bare `\r` each
     /// end a line, as they each end a record.
     line: u64,
-    /// Reads the records that contain a double quote.
+    /// The `csv_core` reader of the records that contain a double quote.
     quoted_reader: csv_core::Reader,
     /// The unescaped fields of the last quoted record, and their ends.
     quoted: Vec<u8>,
@@ -106,8 +106,8 @@ impl<'a> Records<'a> {
         let mut quoted_reader = csv_core::Reader::new();
         // `csv_core` strips a byte order mark from the first record it
         // reads. Reading a throwaway record first keeps it from stripping
-        // one from a quoted record in the middle of the input, as the `csv`
-        // crate never does either.
+        // one from a quoted record in the middle of the input, where the
+        // `csv` crate keeps it too.
         let _ = quoted_reader.read_record(b"-\n", &mut [0; 4], &mut [0; 4]);
 
         Records {

@@ -130,7 +130,8 @@ fn scanned_account() -> AccountScan {
     }
 }
 
-/// The report of [`scanned_account`]: two parsed rows and one that did not parse.
+/// Returns the report of [`scanned_account`]: two parsed rows and one that
+/// did not parse.
 fn scanned_report() -> CredentialReport {
     let bad_row = RowError {
         line: 4,
