@@ -18,7 +18,7 @@ use rand::Rng;
 use serde_json::json;
 
 use common::fault_proxy::{FaultProxy, spawn_orgscan};
-use common::{Moto, Seed, describe_output, read_tables, rows, seed};
+use common::{Moto, Seed, describe_output, files_under, read_tables, rows, seed};
 
 /// Member accounts in the organization: enough for a scan of a few seconds.
 const MEMBER_ACCOUNTS: usize = 24;
@@ -47,23 +47,6 @@ fn scan_args(output: &Path) -> Vec<String> {
     ]
     .map(str::to_string)
     .to_vec()
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        let Ok(entries) = fs::read_dir(&dir) else { continue };
-        for entry in entries {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                files.push(path);
-            }
-        }
-    }
-    files
 }
 
 fn file_name(path: &Path) -> String {

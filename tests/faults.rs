@@ -16,7 +16,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use common::fault_proxy::{FaultProxy, json_log_lines, log_lines_with_message};
-use common::{Moto, Seed, describe_output, fixture_path, read_tables, rows, run_orgscan, seed};
+use common::{Moto, Seed, describe_output, files_under, fixture_path, read_tables, rows, run_orgscan, seed};
 
 const ROLE_NAME: &str = "OrgScanRole";
 
@@ -704,7 +704,7 @@ fn list_accounts_denied_publishes_nothing() {
     );
     assert!(stderr.contains("AccessDeniedException"), "the error lacks AWS's code:\n{stderr}");
 
-    let files = walk_files(output_dir.path());
+    let files = files_under(output_dir.path());
     assert!(files.is_empty(), "files were left in the output, temporary or published: {files:?}");
 
     assert_eq!(proxy.calls("ListAccounts"), 1, "access denied must not be retried");
@@ -712,19 +712,3 @@ fn list_accounts_denied_publishes_nothing() {
     assert_eq!(proxy.calls("GenerateCredentialReport"), 0);
 }
 
-/// Lists every file under `dir`, recursively.
-fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                files.push(path);
-            }
-        }
-    }
-    files
-}

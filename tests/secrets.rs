@@ -9,12 +9,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
 use common::fault_proxy::FaultProxy;
-use common::{Moto, Seed, describe_output, read_tables, run_orgscan, seed};
+use common::{Moto, Seed, describe_output, files_under, read_tables, run_orgscan, seed};
 
 const SCANNER_SECRET_KEY: &str = "orgscanTestSecretKey7f3a9cDoNotLog";
 const SCANNER_SESSION_TOKEN: &str = "orgscanTestSessionToken51d2e8DoNotLog";
@@ -31,22 +30,6 @@ fn secret_forms(secret: &str) -> Vec<String> {
         forms.push(secret[12..36].to_string());
     }
     forms
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                files.push(path);
-            }
-        }
-    }
-    files
 }
 
 fn contains_bytes(haystack: &[u8], needle: &str) -> bool {

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use common::{Moto, Seed, describe_output, read_tables, rows, run_orgscan, seed};
+use common::{Moto, Seed, describe_output, files_under, read_tables, rows, run_orgscan, seed};
 
 const SHARD_COUNT: usize = 3;
 
@@ -119,23 +119,7 @@ fn include_list_matching_nothing_fails() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("999999999999"), "the error names the id:\n{stderr}");
     assert!(stderr.contains("scan.include_accounts"), "the error names the key:\n{stderr}");
-    let published = published_files(output_dir.path());
+    let published = files_under(output_dir.path());
     assert!(published.is_empty(), "nothing is published: {published:?}");
 }
 
-/// Lists every file under `root`, at any depth.
-fn published_files(root: &Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    let mut folders = vec![root.to_path_buf()];
-    while let Some(folder) = folders.pop() {
-        for entry in std::fs::read_dir(&folder).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                folders.push(path);
-            } else {
-                files.push(path);
-            }
-        }
-    }
-    files
-}

@@ -455,3 +455,23 @@ pub fn rows<'a>(tables: &'a Value, table: &str) -> &'a [Value] {
 pub fn utc_date_today() -> String {
     chrono::Utc::now().format("%Y-%m-%d").to_string()
 }
+
+/// Lists every file under `dir`, at any depth. A folder that disappears
+/// while it is read, as a scan's temporary folders may, is passed over.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries {
+            let Ok(entry) = entry else { continue };
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
