@@ -26,14 +26,8 @@ if [[ ! -x "$venv/bin/prowler" ]]; then
     echo "installed prowler $prowler_version into $venv in $(($(date +%s) - started))s" >&2
 fi
 
-if [[ -n "${ORGSCAN_BIN:-}" ]]; then
-    orgscan="$ORGSCAN_BIN"
-elif [[ -x target/release/orgscan ]]; then
-    orgscan="$repo/target/release/orgscan"
-else
-    [[ -x target/debug/orgscan ]] || cargo build --bin orgscan >&2
-    orgscan="$repo/target/debug/orgscan"
-fi
+# shellcheck source=benches/orgscan_bin.sh
+source benches/orgscan_bin.sh
 echo "prowler $("$venv/bin/prowler" --version 2>/dev/null | tail -1), orgscan $orgscan" >&2
 
 exec python3 benches/prowler_compare.py --prowler "$venv/bin/prowler" --orgscan "$orgscan" "$@"

@@ -130,6 +130,14 @@ fn account_scan(account_id: &str, rows: AccountRows) -> AccountScan {
     }
 }
 
+/// Builds the runtime that publishes the writer's files.
+fn current_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("failed to build a Tokio runtime")
+}
+
 /// Writes the accounts through a new `ScanWriter` into `root` and publishes the files.
 fn write_scan(runtime: &tokio::runtime::Runtime, root: &std::path::Path, scans: impl Iterator<Item = AccountScan>) -> Vec<String> {
     let store = OutputStore::local(root);
@@ -154,10 +162,7 @@ fn report_pipeline(c: &mut Criterion) {
     );
 
     let control_ids = default_controls();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("failed to build a Tokio runtime");
+    let runtime = current_thread_runtime();
 
     let mut group = c.benchmark_group("report_pipeline");
     group
@@ -235,10 +240,7 @@ fn per_account_pipeline(c: &mut Criterion) {
     eprintln!("per_account input: {} reports, {rows} rows, {bytes} bytes", reports.len());
 
     let control_ids = default_controls();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("failed to build a Tokio runtime");
+    let runtime = current_thread_runtime();
 
     let mut group = c.benchmark_group("per_account");
     group

@@ -67,14 +67,8 @@ list_latency_ms="${list_latency_ms:-$latency_ms}"
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
 
-if [[ -n "${ORGSCAN_BIN:-}" ]]; then
-    orgscan="$ORGSCAN_BIN"
-elif [[ -x target/release/orgscan ]]; then
-    orgscan="$repo/target/release/orgscan"
-else
-    [[ -x target/debug/orgscan ]] || cargo build --bin orgscan >&2
-    orgscan="$repo/target/debug/orgscan"
-fi
+# shellcheck source=benches/orgscan_bin.sh
+source benches/orgscan_bin.sh
 case "$orgscan" in
     */release/*) profile=release ;;
     */debug/*) profile=debug ;;

@@ -102,7 +102,7 @@ impl AccountRows {
     }
 }
 
-/// Appends one account's rows, then finishes them as [`AccountRows`].
+/// The builder of one account's rows, finished as [`AccountRows`].
 struct AccountRowsBuilder {
     report: ReportRowColumns,
     findings: FindingColumns,

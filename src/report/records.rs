@@ -167,7 +167,7 @@ impl<'a> Records<'a> {
 
         let (mut read, mut written, mut fields) = (0, 0, 0);
         loop {
-            // An empty slice tells `csv_core` that the input has ended.
+            // An empty slice marks the end of the input for `csv_core`.
             let (result, nin, nout, nend) = self.quoted_reader.read_record(
                 &rest[read..],
                 &mut self.quoted[written..],
@@ -178,8 +178,8 @@ impl<'a> Records<'a> {
             written += nout;
             fields += nend;
             match result {
-                // `csv_core` always ends a record once told the input has
-                // ended; stopping here too rules out a loop if that changes.
+                // `csv_core` ends a record once it is given the empty slice.
+                // Stopping here too rules out a loop if that changes.
                 ReadRecordResult::InputEmpty if ended => break,
                 ReadRecordResult::InputEmpty => {}
                 ReadRecordResult::OutputFull => {
